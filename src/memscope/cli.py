@@ -1,0 +1,170 @@
+"""The `memscope` command: each subcommand parses, calls one library function, prints.
+
+Exit status: 0 on success, 2 on bad input (one line on stderr), 1 on an internal error.
+`--json` prints one JSON object on stdout and nothing else there; logs go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import MemscopeError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        raise MemscopeError(f"{self.prog}: {message}")
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MemscopeError(f"expected key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _run_config(args):
+    from .train import build_run_config
+    overrides = _overrides(args.overrides)
+    for flag in ("seed", "steps"):
+        if getattr(args, flag, None) is not None:
+            overrides[f"train.{flag}"] = str(getattr(args, flag))
+    return build_run_config(args.task, args.model, overrides)
+
+
+def _print(obj, as_json: bool, text: str) -> None:
+    print(json.dumps(obj) if as_json else text)
+
+
+def cmd_tasks(args) -> None:
+    from .tasks import TASKS
+    rows = {name: {"description": cls().describe(), "params": cls().params(), "block_size": cls.block_size,
+                   "batch_size": cls.batch_size} for name, cls in sorted(TASKS.items())}
+    text = "\n".join(f"{name:<12} {r['description']}  params: {r['params'] or '-'}" for name, r in rows.items())
+    _print(rows, args.json, text)
+
+
+def cmd_info(args) -> None:
+    from .runs import describe
+    info = describe(_run_config(args))
+    text = (f"{info['task']} x {info['model']}: {info['n_params']:,} parameters (paper convention: "
+            f"all but the position embedding), {info['n_params_total']:,} in total\n"
+            f"vocabulary {info['vocab_size']} {info['vocab']!r}, block {info['block_size']}, "
+            f"batch {info['batch_size']}, {info['n_lines']} lines / {info['n_chars']} characters")
+    _print(info, args.json, text)
+
+
+def cmd_train(args) -> None:
+    from .train import train
+    rc = _run_config(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{rc.task}-{rc.preset}-seed{rc.train.seed}"
+    summary = train(rc, out, resume=args.resume)
+    _print(summary, args.json, _summary_text(summary, out))
+
+
+def _summary_text(s: dict, out: Path) -> str:
+    lines = [f"run: {out}", f"{s['task']} x {s['model']} ({s['n_params']:,} params), {s['steps']} steps "
+             f"in {s['wall_s']:.1f} s on {s['device']}"]
+    for key in ("add_acc", "sub_acc", "facts_acc", "combined_acc"):
+        if s.get(key) is not None:
+            lines.append(f"  {key:<14} {100 * s[key]:6.1f}%")
+    if s.get("withheld_total"):
+        lines.append(f"  withheld       {s['withheld_correct']}/{s['withheld_total']}  (first 40/40 at step "
+                     f"{s['first_withheld_step']}, every evaluation from {s['withheld_perfect_from']})")
+    return "\n".join(lines)
+
+
+def cmd_eval(args) -> None:
+    from .runs import eval_run
+    m = eval_run(Path(args.run), args.weights, args.device)
+    text = "\n".join(f"{k:<18} {v}" for k, v in m.items() if k != "withheld_by_prompt")
+    _print(m, args.json, text)
+
+
+def cmd_sample(args) -> None:
+    from .runs import sample_run
+    texts = sample_run(Path(args.run), args.prompt, n=args.n, max_new_tokens=args.max_new_tokens,
+                       temperature=args.temperature, top_k=args.top_k, seed=args.seed,
+                       which=args.weights, device=args.device)
+    _print({"samples": texts}, args.json, "\n".join(json.dumps(t) for t in texts))
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="memscope", description="How much did a transformer memorize, how much generalize?")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("tasks", help="list tasks and their parameters")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_tasks)
+
+    def run_args(s):
+        s.add_argument("--task", required=True, help="task name (see `memscope tasks`)")
+        s.add_argument("--model", required=True, help="preset: n14, n28, n56, mlt")
+        s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        s.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="any task, model or train setting, e.g. learning_rate=3e-3 withheld=5,7;2,3")
+
+    s = sub.add_parser("info", help="parameter counts, vocabulary and block of a task x model")
+    run_args(s)
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("train", help="train one model with the paper's protocol")
+    run_args(s)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--steps", type=int)
+    s.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS)")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    s.set_defaults(func=cmd_train)
+
+    def saved_run_args(s):
+        s.add_argument("run", help="run directory")
+        s.add_argument("--weights", default="final", choices=["final", "best", "checkpoint"])
+        s.add_argument("--device", default="auto")
+        s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("eval", help="re-evaluate a saved run with its task's protocol")
+    saved_run_args(s)
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("sample", help="sample continuations of a prompt from a saved run")
+    saved_run_args(s)
+    s.add_argument("--prompt", required=True)
+    s.add_argument("--n", type=int, default=1)
+    s.add_argument("--max-new-tokens", type=int)
+    s.add_argument("--temperature", type=float)
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+    except MemscopeError as e:
+        print(f"memscope: error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
+                        format="%(message)s", force=True)
+    try:
+        args.func(args)
+    except MemscopeError as e:
+        print(f"memscope: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("memscope: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The paper's evaluation protocol: sample every prompt n times at low temperature and score the answers."""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .generate import sample_tokens
+from .tasks import Suite, Task
+
+_INTEGER = re.compile(r"\s*(-?\d+)")
+
+
+def score_integer(completion: str, answer: str) -> bool:
+    """The integer right after `=` must equal the answer; the closing `>` is not required."""
+    m = _INTEGER.match(completion)
+    return m is not None and int(m.group(1)) == int(answer)
+
+
+def score_line(completion: str, answer: str) -> bool:
+    """First generated line, stripped of spaces and a final period, equals the answer ignoring case."""
+    lines = completion.splitlines()
+    first = lines[0].strip().rstrip(".") if lines else ""
+    return first.lower() == answer.lower()
+
+
+SCORERS = {"integer": score_integer, "line": score_line}
+
+
+def eval_generator(seed: int, step: int) -> torch.Generator:
+    """The sampling RNG of the evaluation at `step`: depends on nothing but (seed, step), so a resumed
+    run and `memscope eval` draw the same samples as the original run."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: int | None,
+             generator: torch.Generator, suites: list[Suite] | None = None) -> dict:
+    """Accuracy per suite (`<name>_acc` over all its prompts, withheld ones included, as the paper's grid),
+    `seen_acc` over non-withheld prompts only (the one safe for checkpoint selection), `combined_acc`
+    over all samples, and the withheld score as correct samples out of n_samples x withheld prompts."""
+    vocab = task.vocab
+    suites = task.eval_suites() if suites is None else suites
+    metrics: dict = {}
+    correct_all = total_all = seen_correct = seen_total = held_correct = held_total = 0
+    by_prompt: dict[str, int] = {}
+    for suite in suites:
+        prompts = [vocab.encode(p.text) for p in suite.prompts]
+        samples = sample_tokens(model, prompts, n_samples, suite.max_new_tokens, temperature, top_k,
+                                generator)
+        score = SCORERS[suite.scorer]
+        correct = 0
+        for prompt, rows in zip(suite.prompts, samples):
+            c = sum(score(vocab.decode(row), prompt.answer) for row in rows)
+            correct += c
+            if prompt.withheld:
+                by_prompt[prompt.text] = c
+                held_correct, held_total = held_correct + c, held_total + n_samples
+            else:
+                seen_correct, seen_total = seen_correct + c, seen_total + n_samples
+        total = n_samples * len(suite.prompts)
+        metrics[f"{suite.name}_acc"] = correct / total
+        correct_all, total_all = correct_all + correct, total_all + total
+    metrics["combined_acc"] = correct_all / total_all
+    metrics["seen_acc"] = seen_correct / seen_total if seen_total else None
+    metrics["withheld_correct"] = held_correct if held_total else None
+    metrics["withheld_total"] = held_total if held_total else None
+    metrics["withheld_by_prompt"] = by_prompt or None
+    return metrics

@@ -1,0 +1,117 @@
+"""Run directories on disk: atomic writes, JSON for everything, safetensors for tensors (never pickle)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as st_save
+
+from .errors import MemscopeError
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+MODEL = "model.safetensors"
+BEST = "best.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path, what: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise MemscopeError(f"missing {what}: {path}")
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MemscopeError(f"corrupt {what}: {path} ({e.__class__.__name__})") from None
+    if not isinstance(obj, dict):
+        raise MemscopeError(f"corrupt {what}: {path} (not a JSON object)")
+    return obj
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    """One safetensors file; `metadata` (JSON-able) is stored as the file's `json` metadata entry."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    meta = {"json": json.dumps(metadata)} if metadata is not None else None
+    atomic_write_bytes(path, st_save(tensors, metadata=meta))
+
+
+def load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise MemscopeError(f"missing {what}: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = json.loads(meta["json"]) if "json" in meta else {}
+    except Exception as e:  # safetensors raises several types for truncated or garbled files
+        raise MemscopeError(f"corrupt {what}: {path} ({e.__class__.__name__})") from None
+    return tensors, metadata
+
+
+def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without the tied output projection (it is the token embedding)."""
+    return {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+
+
+def load_model_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as e:
+        raise MemscopeError(f"weights in {path} do not fit the run's model: {str(e).splitlines()[0]}") from None
+    missing = [k for k in missing if k != "lm_head.weight"]
+    if missing or unexpected:
+        raise MemscopeError(f"weights in {path} do not fit the run's model "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
+    """Evaluation records in order; a torn last line (a killed write) is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "step" in rec and (up_to_step is None or rec["step"] <= up_to_step):
+            records.append(rec)
+    return records
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def rewrite_jsonl(path: Path, records: list[dict]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in records).encode())

@@ -1,0 +1,89 @@
+"""The Task protocol and its registry: one file per task, looked up by name."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cached_property
+from typing import ClassVar
+
+from ..config import from_dict, to_dict
+from ..errors import ConfigError
+from ..vocab import Vocab
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    answer: str
+    withheld: bool = False
+    """True for prompts whose lines were removed from training (the generalization test)."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Prompts scored one way: `integer` (the integer after `=`) or `line` (first line, any case)."""
+
+    name: str
+    prompts: tuple[Prompt, ...]
+    max_new_tokens: int
+    scorer: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """A controlled training text, its vocabulary and context, and how to score a model on it.
+
+    Subclasses are frozen dataclasses whose fields are the task's parameters.
+    """
+
+    name: ClassVar[str] = ""
+    block_size: ClassVar[int] = 0
+    batch_size: ClassVar[int] = 0
+    """The paper's batch size for this task (windows per step)."""
+
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def eval_suites(self) -> list[Suite]:
+        raise NotImplementedError
+
+    @cached_property
+    def text(self) -> str:
+        return "".join(self.lines())
+
+    @cached_property
+    def vocab(self) -> Vocab:
+        return Vocab.from_text(self.text)
+
+    def params(self) -> dict:
+        return to_dict(self)
+
+    def describe(self) -> str:
+        return (self.__doc__ or "").strip().splitlines()[0]
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(name: str):
+    def deco(cls: type[Task]) -> type[Task]:
+        if name in TASKS:
+            raise ValueError(f"task {name!r} registered twice")
+        cls.name = name
+        TASKS[name] = cls
+        return cls
+    return deco
+
+
+def get_task_class(name: str) -> type[Task]:
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def make_task(name: str, params: dict | None = None) -> Task:
+    cls = get_task_class(name)
+    return from_dict(cls, dict(params or {}), f"task {name!r}")
+
+
+def task_field_names(name: str) -> list[str]:
+    return [f.name for f in fields(get_task_class(name))]
