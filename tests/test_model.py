@@ -97,3 +97,15 @@ def test_presets_carry_the_papers_hyperparameters():
                                                   "withheld": "1,2"})
     assert over.train.learning_rate == 3e-3 and over.model.dropout == 0.1
     assert over.task_params["withheld"] == ((1, 2),)
+
+
+def test_cpu_attention_equals_pytorch_sdpa():
+    """The written-out CPU attention (scores keys x queries) computes what the fused kernel does."""
+    cfg = ModelConfig(n_layer=1, n_head=3, n_embd=24, vocab_size=20, block_size=7)
+    attn = GPT(cfg, torch.Generator().manual_seed(1)).transformer.h[0].attn
+    x = torch.randn(5, 6, 24, generator=torch.Generator().manual_seed(2))
+    B, T, C = x.shape
+    q, k, v = (t.view(B, T, 3, 8).transpose(1, 2) for t in attn.c_attn(x).split(C, dim=2))
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    ref = attn.c_proj(ref.transpose(1, 2).contiguous().view(B, T, C))
+    torch.testing.assert_close(attn(x), ref, rtol=1e-5, atol=1e-6)

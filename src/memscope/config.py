@@ -80,6 +80,8 @@ class TrainConfig:
     """auto, cpu, cuda or cuda:N. auto takes CUDA when present."""
     threads: int = 1
     """torch CPU threads; one is fastest for these tiny models and keeps runs deterministic."""
+    compile: bool = False
+    """torch.compile the model (about 1.4x faster per step on CPU for n14, after ~10 s of compiling)."""
 
     def __post_init__(self):
         check_types(self)
@@ -99,8 +101,9 @@ class TrainConfig:
             raise ConfigError(f"device={self.device!r} must be auto, cpu, cuda or cuda:N")
 
 
-# Fields that change speed, not results: a resumed run may set them differently.
-RUNTIME_FIELDS = frozenset({"device", "threads"})
+# Fields that change speed, not the experiment: a resumed run may set them differently (its figures
+# then equal an uninterrupted run's up to float rounding, not bit for bit).
+RUNTIME_FIELDS = frozenset({"device", "threads", "compile"})
 
 
 @dataclass(frozen=True)

@@ -247,13 +247,14 @@ def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
         record(0, None, lr_at(0, cfg))
     loss_sum, n_loss = torch.zeros((), device=device), 0
     model.train()
+    forward = torch.compile(model) if cfg.compile else model
     bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
     for step in range(start, cfg.steps):
         lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = batches.next()
-        _, loss = model(x, y)
+        _, loss = forward(x, y)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
