@@ -109,3 +109,10 @@ def test_cpu_attention_equals_pytorch_sdpa():
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     ref = attn.c_proj(ref.transpose(1, 2).contiguous().view(B, T, C))
     torch.testing.assert_close(attn(x), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_flops_per_step_known_answer():
+    from memscope.bench import flops_per_step
+    rc = build_run_config("arithmetic", "n14")
+    # 6 * 1456 per token for the weights + 12 * L * d * T for attention, times 882 * 9 tokens
+    assert flops_per_step(GPT(rc.model), 882, 9) == (6 * 1456 + 12 * 1 * 14 * 9) * 882 * 9

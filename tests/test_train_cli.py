@@ -159,3 +159,12 @@ def test_tasks_lists_the_registry(cli_json):
     tasks = cli_json("tasks")
     assert {"arithmetic", "capitals", "combined"} <= set(tasks)
     assert tasks["arithmetic"]["params"]["withheld"] == [[5, 7]]
+
+
+def test_bench_reports_every_case(cli_json, monkeypatch):
+    import memscope.bench as bench
+    monkeypatch.setattr(bench, "STEP_CASES", [("arithmetic", "n14", 32), ("arithmetic", "mlt", 2)])
+    r = cli_json("-q", "bench", "--steps", "3")
+    assert [row["model"] for row in r["train_step"]] == ["n14", "mlt"]
+    assert all(row["ms_per_step"] > 0 and 0 < row["share_of_peak"] < 1.5 for row in r["train_step"])
+    assert r["machine"]["matmul_peak_gflops"] > 0 and r["eval_pass"][0]["s_per_eval"] > 0

@@ -95,6 +95,12 @@ def cmd_sample(args) -> None:
     _print({"samples": texts}, args.json, "\n".join(json.dumps(t) for t in texts))
 
 
+def cmd_bench(args) -> None:
+    from .bench import format_bench, run_bench
+    r = run_bench(device=args.device, threads=args.threads, steps=args.steps)
+    _print(r, args.json, format_bench(r))
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="memscope", description="How much did a transformer memorize, how much generalize?")
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -142,6 +148,13 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("bench", help="speed figures on this machine (docs/BENCHMARKS.md)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    s.add_argument("--steps", type=int, default=50, help="timed steps per model (mlt: a tenth on CPU)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_bench)
     return p
 
 

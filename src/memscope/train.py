@@ -5,7 +5,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -127,6 +127,32 @@ class Batches:
         return self.data[pos], self.data[pos + 1]
 
 
+def setup(rc: RunConfig, task: Task, device: torch.device) -> tuple[GPT, torch.optim.AdamW, Batches]:
+    """The seeded model, its optimiser and the batch source of a run, on device."""
+    seed = rc.train.seed
+    model = GPT(rc.model, generator=torch.Generator().manual_seed(seed)).to(device)
+    optimizer = make_optimizer(model, rc.train, device)
+    data = torch.tensor(task.vocab.encode(task.text), dtype=torch.long, device=device)
+    batches = Batches(data, rc.model.block_size, rc.train.batch_size,
+                      torch.Generator(device=device).manual_seed(seed))
+    return model, optimizer, batches
+
+
+def train_step(model: GPT, forward, optimizer, batches: Batches, cfg: TrainConfig, step: int) -> torch.Tensor:
+    """One optimiser update at the schedule's lr for `step`; returns the detached batch loss.
+    forward: the model or its torch.compile'd wrapper."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    x, y = batches.next()
+    _, loss = forward(x, y)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
 def _same_config(old: RunConfig, new: RunConfig) -> list[str]:
     a, b = old.to_dict(), new.to_dict()
     for d in (a, b):
@@ -210,11 +236,7 @@ def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # global RNG: dropout only
-    model = GPT(rc.model, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
-    optimizer = make_optimizer(model, cfg, device)
-    data = torch.tensor(task.vocab.encode(task.text), dtype=torch.long, device=device)
-    batches = Batches(data, rc.model.block_size, cfg.batch_size,
-                      torch.Generator(device=device).manual_seed(cfg.seed))
+    model, optimizer, batches = setup(rc, task, device)
 
     start, wall_before = 0, 0.0
     ckpt = out_dir / store.CHECKPOINT
@@ -250,22 +272,12 @@ def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
     forward = torch.compile(model) if cfg.compile else model
     bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
     for step in range(start, cfg.steps):
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = batches.next()
-        _, loss = forward(x, y)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum += loss.detach()  # no .item() per step: it would synchronise a GPU
+        loss_sum += train_step(model, forward, optimizer, batches, cfg, step)  # no .item(): it syncs a GPU
         n_loss += 1
         done = step + 1
         bar.update(1)
         if done % cfg.eval_interval == 0 or done == cfg.steps:
-            record(done, (loss_sum / n_loss).item(), lr)
+            record(done, (loss_sum / n_loss).item(), lr_at(step, cfg))
             loss_sum, n_loss = torch.zeros((), device=device), 0
     bar.close()
 
