@@ -96,3 +96,25 @@ def test_sampling_respects_top_k_and_temperature():
     assert tokens == {2, 3}  # top 2 only, both drawn at temperature 1
     cold = sample_tokens(Fixed(), [[0]], 20, 3, temperature=0.01, top_k=10, generator=g)
     assert {t for row in cold[0] for t in row} == {3}
+
+
+def test_summary_selects_on_seen_accuracy_and_tracks_the_withheld_score():
+    from memscope.model import GPT
+    from memscope.train import build_run_config, summarize
+    rc = build_run_config("arithmetic", "n14")
+
+    def rec(step, seen, held):
+        return {"step": step, "train_loss": 1.0, "add_acc": seen, "sub_acc": seen, "combined_acc": seen,
+                "seen_acc": seen, "withheld_correct": held, "withheld_total": 40}
+
+    history = [rec(0, 0.0, 0), rec(250, 0.9, 40), rec(500, 1.0, 0), rec(750, 1.0, 40), rec(1000, 0.99, 40),
+               rec(1250, 0.98, 40)]
+    s = summarize(rc, history, GPT(rc.model), 12.0, torch.device("cpu"))
+    assert s["best"]["step"] == 750  # highest seen accuracy, latest among equals; withheld never consulted
+    assert s["first_withheld_step"] == 250
+    assert s["withheld_perfect_from"] == 750
+    assert s["withheld_perfect_share"] == pytest.approx(4 / 6)
+    assert s["withheld_correct"] == 40 and s["n_evals"] == 6
+    history[-1] = rec(1250, 0.98, 30)
+    s = summarize(rc, history, GPT(rc.model), 12.0, torch.device("cpu"))
+    assert s["withheld_perfect_from"] is None and s["withheld_correct"] == 30
