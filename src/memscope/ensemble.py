@@ -11,14 +11,12 @@ is that every op's fixed cost is paid once for K models; on a GPU, that K small 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
 from .config import ModelConfig, TrainConfig
-from .model import GPT
+from .model import GPT, causal_attention_cpu, causal_mask
 from .store import model_tensors
 from .train import lr_at
 
@@ -37,8 +35,7 @@ class EnsembleGPT(nn.Module):
         self.names = list(states[0])
         self.params = nn.ParameterDict({n.replace(".", "__"): nn.Parameter(torch.stack([s[n] for s in states]))
                                         for n in self.names})
-        future = torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool).tril(-1)
-        self.register_buffer("future", future, persistent=False)
+        self.register_buffer("future", causal_mask(cfg.block_size), persistent=False)
 
     @classmethod
     def from_seeds(cls, cfg: ModelConfig, seeds: list[int]) -> "EnsembleGPT":
@@ -81,9 +78,7 @@ class EnsembleGPT(nn.Module):
             h = f"transformer.h.{i}"
             q, k, v = self._linear(self._ln(x, f"{h}.ln_1"), f"{h}.attn.c_attn").split(C, dim=2)
             q, k, v = (t.reshape(K * B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))  # (KB, nh, T, hs)
-            att = (k @ q.transpose(-2, -1)) * (1.0 / math.sqrt(C // nh))  # (KB, nh, Tk, Tq), as GPT on CPU
-            att = att.masked_fill(self.future[:T, :T], float("-inf")).softmax(dim=-2)
-            y = F.dropout(att, cfg.dropout, self.training).transpose(-2, -1) @ v  # (KB, nh, Tq, hs)
+            y = causal_attention_cpu(q, k, v, self.future[:T, :T], cfg.dropout, self.training)  # (KB, nh, T, hs)
             y = y.transpose(1, 2).reshape(K, B * T, C)
             x = x + F.dropout(self._linear(y, f"{h}.attn.c_proj"), cfg.dropout, self.training)
             m = F.gelu(self._linear(self._ln(x, f"{h}.ln_2"), f"{h}.mlp.c_fc"))
