@@ -44,8 +44,9 @@ def _print(obj, as_json: bool, text: str) -> None:
 
 def cmd_tasks(args) -> None:
     from .tasks import TASKS
-    rows = {name: {"description": cls().describe(), "params": cls().params(), "block_size": cls.block_size,
-                   "batch_size": cls.batch_size} for name, cls in sorted(TASKS.items())}
+    tasks = {name: cls() for name, cls in sorted(TASKS.items())}
+    rows = {name: {"description": t.describe(), "params": t.params(), "block_size": t.block_size,
+                   "batch_size": t.batch_size} for name, t in tasks.items()}
     text = "\n".join(f"{name:<12} {r['description']}  params: {r['params'] or '-'}" for name, r in rows.items())
     _print(rows, args.json, text)
 

@@ -24,7 +24,13 @@ def score_line(completion: str, answer: str) -> bool:
     return first.lower() == answer.lower()
 
 
-SCORERS = {"integer": score_integer, "line": score_line}
+def score_exact(completion: str, answer: str) -> bool:
+    """First generated line equals the answer exactly (case matters: random symbols)."""
+    lines = completion.splitlines()
+    return (lines[0] if lines else "") == answer
+
+
+SCORERS = {"integer": score_integer, "line": score_line, "exact": score_exact}
 
 
 def eval_generator(seed: int, step: int) -> torch.Generator:

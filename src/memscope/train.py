@@ -113,16 +113,21 @@ def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.
 
 
 class Batches:
-    """Random contiguous windows of the training text, drawn by indexing a device-resident tensor."""
+    """Random contiguous windows of the training text, drawn by indexing a device-resident tensor.
+    starts: for an aligned task, the only offsets a window may start at."""
 
-    def __init__(self, data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator):
+    def __init__(self, data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator,
+                 starts: list[int] | None = None):
         self.data, self.block_size, self.batch_size, self.generator = data, block_size, batch_size, generator
         self.offsets = torch.arange(block_size, device=data.device)
+        self.starts = None if starts is None else torch.tensor(starts, dtype=torch.long, device=data.device)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         # nanoGPT's draw: starts in [0, len - block), so every window has its next-character target.
-        ix = torch.randint(len(self.data) - self.block_size, (self.batch_size,),
-                           generator=self.generator, device=self.data.device)
+        high = len(self.data) - self.block_size if self.starts is None else len(self.starts)
+        ix = torch.randint(high, (self.batch_size,), generator=self.generator, device=self.data.device)
+        if self.starts is not None:
+            ix = self.starts[ix]
         pos = ix[:, None] + self.offsets  # (B, T)
         return self.data[pos], self.data[pos + 1]
 
@@ -134,7 +139,7 @@ def setup(rc: RunConfig, task: Task, device: torch.device) -> tuple[GPT, torch.o
     optimizer = make_optimizer(model, rc.train, device)
     data = torch.tensor(task.vocab.encode(task.text), dtype=torch.long, device=device)
     batches = Batches(data, rc.model.block_size, rc.train.batch_size,
-                      torch.Generator(device=device).manual_seed(seed))
+                      torch.Generator(device=device).manual_seed(seed), task.window_starts())
     return model, optimizer, batches
 
 

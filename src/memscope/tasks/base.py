@@ -39,6 +39,8 @@ class Task:
     block_size: ClassVar[int] = 0
     batch_size: ClassVar[int] = 0
     """The paper's batch size for this task (windows per step)."""
+    aligned: ClassVar[bool] = False
+    """False: training windows start anywhere in the text (the paper's). True: only at window_starts()."""
 
     def lines(self) -> list[str]:
         raise NotImplementedError
@@ -53,6 +55,10 @@ class Task:
     @cached_property
     def vocab(self) -> Vocab:
         return Vocab.from_text(self.text)
+
+    def window_starts(self) -> list[int] | None:
+        """Offsets where an aligned task's training windows start (None: anywhere)."""
+        return None
 
     def params(self) -> dict:
         return to_dict(self)

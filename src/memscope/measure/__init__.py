@@ -1,0 +1,1 @@
+"""Measures of what a trained model holds: likelihoods, capacity, memorization, membership, extraction."""
