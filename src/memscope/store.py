@@ -36,6 +36,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
