@@ -81,7 +81,14 @@ class TrainConfig:
     threads: int = 1
     """torch CPU threads; one is fastest for these tiny models and keeps runs deterministic."""
     compile: bool = False
-    """torch.compile the model (about 1.4x faster per step on CPU for n14, after ~10 s of compiling)."""
+    """torch.compile the training step (worth it for long runs; compiling takes several seconds)."""
+    precision: str = "fp32"
+    """fp32, or bf16: matmuls under bf16 autocast (weights, optimiser and loss stay fp32)."""
+    stop_patience: int = 0
+    """Early stop (convergence): after this many evaluations in a row without the training loss
+    improving on its best by the fraction stop_rel_tol, stop. 0 trains all `steps`."""
+    stop_rel_tol: float = 0.01
+    """Relative training-loss improvement that counts as progress for stop_patience."""
 
     def __post_init__(self):
         check_types(self)
@@ -97,6 +104,10 @@ class TrainConfig:
         if self.lr_decay_steps < self.warmup_steps:
             raise ConfigError(
                 f"lr_decay_steps={self.lr_decay_steps} is before warmup_steps={self.warmup_steps}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision={self.precision!r} must be fp32 or bf16")
+        if self.stop_patience < 0 or self.stop_rel_tol < 0:
+            raise ConfigError("stop_patience and stop_rel_tol must not be negative")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"device={self.device!r} must be auto, cpu, cuda or cuda:N")
 
