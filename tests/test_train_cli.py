@@ -164,7 +164,10 @@ def test_tasks_lists_the_registry(cli_json):
 def test_bench_reports_every_case(cli_json, monkeypatch):
     import memscope.bench as bench
     monkeypatch.setattr(bench, "STEP_CASES", [("arithmetic", "n14", 32), ("arithmetic", "mlt", 2)])
-    r = cli_json("-q", "bench", "--steps", "3")
+    monkeypatch.setattr(bench, "ENSEMBLE_KS", (1, 4))
+    monkeypatch.setattr(bench, "ENSEMBLE_BATCHES", (16,))
+    r = cli_json("-q", "bench", "--steps", "3", "--no-compile")
     assert [row["model"] for row in r["train_step"]] == ["n14", "mlt"]
+    assert [row["k"] for row in r["ensembles"]] == [1, 4] and r["ensembles"][0]["vs_one_after_another"] == 1.0
     assert all(row["ms_per_step"] > 0 and 0 < row["share_of_peak"] < 1.5 for row in r["train_step"])
     assert r["machine"]["matmul_peak_gflops"] > 0 and r["eval_pass"][0]["s_per_eval"] > 0

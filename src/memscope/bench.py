@@ -7,16 +7,22 @@ from __future__ import annotations
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
 
 from .evaluate import eval_generator, evaluate
 from .model import GPT
-from .train import build_run_config, resolve_device, setup, train_step
+from .ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
+from .train import RunConfig, _Member, build_run_config, lr_at, make_batches, resolve_device
 
 # (task, preset, batch size or None for the paper's): mlt runs at a smaller batch on CPU, stated.
 STEP_CASES = [("arithmetic", "n14", None), ("arithmetic", "n28", None), ("arithmetic", "n56", None),
               ("arithmetic", "mlt", 32)]
+# Ensembles of n14: K members at the paper's batch, and at batch 64 (the small-batch regime of capacity
+# sweeps, where a step's fixed costs dominate and stacking members pays most).
+ENSEMBLE_KS = (1, 4, 16, 64)
+ENSEMBLE_BATCHES = (None, 64)
 
 
 def flops_per_step(model: GPT, batch_size: int, block_size: int) -> float:
@@ -47,29 +53,54 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_train_step(task: str, preset: str, batch_size: int | None, device: torch.device,
-                    steps: int = 50, warmup: int = 5) -> dict:
-    """Mean time of `steps` full optimiser steps after a warm-up: the trainer's own train_step (batch draw,
-    forward, backward, clip, AdamW)."""
-    overrides = {} if batch_size is None else {"batch_size": str(batch_size)}
-    rc = build_run_config(task, preset, overrides)
-    cfg = rc.train
-    model, opt, batches = setup(rc, rc.make_task(), device)
+def _group(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str]):
+    """K members of one shape (seeds 0..K-1) with their optimiser and batches, as the trainer builds them."""
+    rcs = [build_run_config(task, preset, {**overrides, "seed": str(s)}) for s in range(k)]
+    members = [_Member(rc, Path(".")) for rc in rcs]
+    model = EnsembleGPT.from_seeds(rcs[0].model, [rc.train.seed for rc in rcs]).to(device)
+    return rcs[0], model, make_ensemble_optimizer(model, rcs[0].train), make_batches(members, device)
 
-    def step(i: int) -> None:
-        train_step(model, model, opt, batches, cfg, i)
 
+def _time_steps(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str],
+                steps: int, warmup: int, compile: bool = False) -> tuple[float, RunConfig, EnsembleGPT]:
+    rc, model, opt, batches = _group(task, preset, k, device, overrides)
+    forward = torch.compile(model) if compile else model
+    model.train()
     for i in range(warmup):
-        step(i)
+        ensemble_step(model, forward, opt, batches, rc.train, lr_at(i, rc.train))
     _sync(device)
     t0 = time.perf_counter()
     for i in range(steps):
-        step(warmup + i)
+        ensemble_step(model, forward, opt, batches, rc.train, lr_at(warmup + i, rc.train))
     _sync(device)
-    s_per_step = (time.perf_counter() - t0) / steps
-    flops = flops_per_step(model, cfg.batch_size, rc.model.block_size)
-    return {"task": task, "model": preset, "batch_size": cfg.batch_size, "ms_per_step": 1e3 * s_per_step,
-            "flops_per_step": flops, "flops_per_s": flops / s_per_step}
+    return (time.perf_counter() - t0) / steps, rc, model
+
+
+def time_train_step(task: str, preset: str, batch_size: int | None, device: torch.device,
+                    steps: int = 50, warmup: int = 5, compile: bool = False) -> dict:
+    """Mean time of `steps` full optimiser steps of one model after a warm-up: the trainer's own step (batch
+    draw, forward, backward, clip, AdamW), i.e. an ensemble of one."""
+    overrides = {} if batch_size is None else {"batch_size": str(batch_size)}
+    s_per_step, rc, model = _time_steps(task, preset, 1, device, overrides, steps, warmup, compile)
+    flops = flops_per_step(model.member(0), rc.train.batch_size, rc.model.block_size)
+    return {"task": task, "model": preset, "batch_size": rc.train.batch_size, "compile": compile,
+            "ms_per_step": 1e3 * s_per_step, "flops_per_step": flops, "flops_per_s": flops / s_per_step}
+
+
+def time_ensembles(device: torch.device, ks=(1, 4, 16, 64), batch_size: int | None = None,
+                   model_steps: int = 200) -> list[dict]:
+    """Model-steps per second of n14 ensembles on arithmetic (about model_steps member-steps timed each)."""
+    overrides = {} if batch_size is None else {"batch_size": str(batch_size)}
+    rows = []
+    for k in ks:
+        n = max(3, model_steps // k)
+        s_per_step, rc, _ = _time_steps("arithmetic", "n14", k, device, overrides, n, min(3, n))
+        rows.append({"k": k, "batch_size": rc.train.batch_size, "ms_per_step": 1e3 * s_per_step,
+                     "model_steps_per_s": k / s_per_step})
+    base = rows[0]["model_steps_per_s"]
+    for row in rows:
+        row["vs_one_after_another"] = row["model_steps_per_s"] / base
+    return rows
 
 
 def time_eval(task: str, preset: str, device: torch.device, repeats: int = 3) -> dict:
@@ -85,7 +116,8 @@ def time_eval(task: str, preset: str, device: torch.device, repeats: int = 3) ->
     return {"task": task, "model": preset, "s_per_eval": (time.perf_counter() - t0) / repeats}
 
 
-def run_bench(device: str = "auto", threads: int = 1, steps: int = 50) -> dict:
+def run_bench(device: str = "auto", threads: int = 1, steps: int = 50, compile: bool = True) -> dict:
+    """Every figure of docs/BENCHMARKS.md. compile: also time the n14 step under torch.compile."""
     dev = resolve_device(device)
     if dev.type == "cpu":
         torch.set_num_threads(threads)
@@ -96,8 +128,14 @@ def run_bench(device: str = "auto", threads: int = 1, steps: int = 50) -> dict:
         row = time_train_step(task, preset, batch, dev, steps=n, warmup=min(5, n))
         row["share_of_peak"] = row["flops_per_s"] / peak
         train.append(row)
+    if compile:
+        row = time_train_step("arithmetic", "n14", None, dev, steps=steps, warmup=5, compile=True)
+        row["share_of_peak"] = row["flops_per_s"] / peak
+        train.append(row)
+    ensembles = [row for batch in ENSEMBLE_BATCHES
+                 for row in time_ensembles(dev, ENSEMBLE_KS, batch, model_steps=4 * steps)]
     evals = [time_eval("arithmetic", "n14", dev), time_eval("capitals", "n28", dev)]
-    n14 = train[0]["ms_per_step"] / 1e3
+    n14 = min(r["ms_per_step"] for r in train if r["model"] == "n14") / 1e3
     full_run_s = 30_000 * n14 + 121 * evals[0]["s_per_eval"]
     return {
         "machine": {"device": str(dev), "cpu": platform.processor() or platform.machine(),
@@ -105,6 +143,7 @@ def run_bench(device: str = "auto", threads: int = 1, steps: int = 50) -> dict:
                     "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
                     "torch": torch.__version__, "matmul_peak_gflops": peak / 1e9},
         "train_step": train,
+        "ensembles": ensembles,
         "eval_pass": evals,
         "n14_full_run_s_estimate": full_run_s,
     }
@@ -114,11 +153,15 @@ def format_bench(r: dict) -> str:
     m = r["machine"]
     lines = [f"{m['device']} ({m['gpu'] or m['cpu']}, {m['cores']} cores, threads {m['threads']}), torch "
              f"{m['torch']}, measured fp32 matmul peak {m['matmul_peak_gflops']:.1f} GFLOP/s",
-             "", "training step        batch   ms/step   MFLOP/step   GFLOP/s   share of peak"]
+             "", "training step               batch   ms/step   MFLOP/step   GFLOP/s   share of peak"]
     for row in r["train_step"]:
-        lines.append(f"{row['task'][:10]:<10} {row['model']:<6} {row['batch_size']:>7} {row['ms_per_step']:>9.2f} "
+        name = row["model"] + (" compiled" if row.get("compile") else "")
+        lines.append(f"{row['task'][:10]:<10} {name:<13} {row['batch_size']:>7} {row['ms_per_step']:>9.2f} "
                      f"{row['flops_per_step'] / 1e6:>12.1f} {row['flops_per_s'] / 1e9:>9.2f} "
                      f"{100 * row['share_of_peak']:>13.1f}%")
+    lines += ["", "n14 ensembles       K   batch   ms/step   model-steps/s   vs one after another"]
+    lines += [f"{'':<16} {row['k']:>4} {row['batch_size']:>7} {row['ms_per_step']:>9.2f} "
+              f"{row['model_steps_per_s']:>15.1f} {row['vs_one_after_another']:>21.2f}x" for row in r["ensembles"]]
     lines += ["", "evaluation pass (paper protocol)   s/pass"]
     lines += [f"{row['task']:<12} {row['model']:<20} {row['s_per_eval']:>7.3f}" for row in r["eval_pass"]]
     lines += ["", f"n14 arithmetic, 30,000 steps + 121 evaluations: about {r['n14_full_run_s_estimate']:.0f} s"]

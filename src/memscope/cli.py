@@ -98,8 +98,21 @@ def cmd_sample(args) -> None:
 
 def cmd_bench(args) -> None:
     from .bench import format_bench, run_bench
-    r = run_bench(device=args.device, threads=args.threads, steps=args.steps)
+    r = run_bench(device=args.device, threads=args.threads, steps=args.steps, compile=not args.no_compile)
     _print(r, args.json, format_bench(r))
+
+
+def cmd_audit(args) -> None:
+    from .audit import AuditSettings, audit, format_audit, write_audit
+    settings = AuditSettings(prefix_tokens=args.prefix_tokens, suffix_tokens=args.suffix_tokens,
+                             canary_candidates=args.canary_candidates, device=args.device,
+                             batch_size=args.batch_size, seed=args.seed)
+    result = audit(Path(args.target), Path(args.members), Path(args.nonmembers),
+                   Path(args.reference) if args.reference else None,
+                   Path(args.canaries) if args.canaries else None, settings)
+    if args.out:
+        result.summary["files"] = write_audit(result, Path(args.out))
+    _print(result.summary, args.json, format_audit(result.summary))
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -154,8 +167,26 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     s.add_argument("--steps", type=int, default=50, help="timed steps per model (mlt: a tenth on CPU)")
+    s.add_argument("--no-compile", action="store_true", help="skip the torch.compile'd n14 row")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("audit", help="which samples a model memorized: bits, membership, extraction, canaries")
+    s.add_argument("--target", required=True, help="memscope run or Hugging Face causal-LM directory")
+    s.add_argument("--reference", help="model of the same kind trained without the members (default: uniform)")
+    s.add_argument("--members", required=True, help="training samples: one per line, or JSONL with \"text\"")
+    s.add_argument("--nonmembers", required=True, help="held-out samples of the same kind")
+    s.add_argument("--canaries", help="JSONL canaries: {\"text\": \"pin 0177\", \"format\": \"pin {dddd}\"}")
+    s.add_argument("--out", help="directory for audit.json, samples.jsonl and report.html")
+    s.add_argument("--prefix-tokens", type=int, default=32, help="extraction prefix (default 32)")
+    s.add_argument("--suffix-tokens", type=int, default=32, help="extraction continuation (default 32)")
+    s.add_argument("--canary-candidates", type=int, default=10_000,
+                   help="rank among all candidates up to this many, else sample this many (default 10000)")
+    s.add_argument("--batch-size", type=int, help="sequences per forward pass (default 256 memscope, 8 HF)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--seed", type=int, default=0, help="seed of canary candidate sampling")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_audit)
     return p
 
 

@@ -66,7 +66,7 @@ def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: in
         total = n_samples * len(suite.prompts)
         metrics[f"{suite.name}_acc"] = correct / total
         correct_all, total_all = correct_all + correct, total_all + total
-    metrics["combined_acc"] = correct_all / total_all
+    metrics["combined_acc"] = correct_all / total_all if total_all else None
     metrics["seen_acc"] = seen_correct / seen_total if seen_total else None
     metrics["withheld_correct"] = held_correct if held_total else None
     metrics["withheld_total"] = held_total if held_total else None

@@ -1,6 +1,7 @@
 """Train one model on one task: the paper's schedule, evaluations, checkpoints and exact resume."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -15,6 +16,7 @@ from . import store
 from .config import ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict
 from .errors import ConfigError, MemscopeError
 from .evaluate import eval_generator, evaluate
+from .ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from .model import GPT
 from .tasks import Task, get_task_class, make_task
 
@@ -103,61 +105,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on 2-D tensors only (matmul weights, embeddings), as nanoGPT."""
-    params = list(model.parameters())  # the tied embedding appears once
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                             fused=device.type == "cuda")
-
-
-class Batches:
-    """Random contiguous windows of the training text, drawn by indexing a device-resident tensor.
-    starts: for an aligned task, the only offsets a window may start at."""
-
-    def __init__(self, data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator,
-                 starts: list[int] | None = None):
-        self.data, self.block_size, self.batch_size, self.generator = data, block_size, batch_size, generator
-        self.offsets = torch.arange(block_size, device=data.device)
-        self.starts = None if starts is None else torch.tensor(starts, dtype=torch.long, device=data.device)
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        # nanoGPT's draw: starts in [0, len - block), so every window has its next-character target.
-        high = len(self.data) - self.block_size if self.starts is None else len(self.starts)
-        ix = torch.randint(high, (self.batch_size,), generator=self.generator, device=self.data.device)
-        if self.starts is not None:
-            ix = self.starts[ix]
-        pos = ix[:, None] + self.offsets  # (B, T)
-        return self.data[pos], self.data[pos + 1]
-
-
-def setup(rc: RunConfig, task: Task, device: torch.device) -> tuple[GPT, torch.optim.AdamW, Batches]:
-    """The seeded model, its optimiser and the batch source of a run, on device."""
-    seed = rc.train.seed
-    model = GPT(rc.model, generator=torch.Generator().manual_seed(seed)).to(device)
-    optimizer = make_optimizer(model, rc.train, device)
-    data = torch.tensor(task.vocab.encode(task.text), dtype=torch.long, device=device)
-    batches = Batches(data, rc.model.block_size, rc.train.batch_size,
-                      torch.Generator(device=device).manual_seed(seed), task.window_starts())
-    return model, optimizer, batches
-
-
-def train_step(model: GPT, forward, optimizer, batches: Batches, cfg: TrainConfig, step: int) -> torch.Tensor:
-    """One optimiser update at the schedule's lr for `step`; returns the detached batch loss.
-    forward: the model or its torch.compile'd wrapper."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr_at(step, cfg)
-    x, y = batches.next()
-    _, loss = forward(x, y)
-    loss.backward()
-    if cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
-
-
 def _same_config(old: RunConfig, new: RunConfig) -> list[str]:
     a, b = old.to_dict(), new.to_dict()
     for d in (a, b):
@@ -179,119 +126,224 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return RunConfig.from_dict(store.read_json(run_dir / store.CONFIG, "run config"))
 
 
-def _save_checkpoint(path: Path, model, optimizer, batches: Batches, state: dict) -> None:
-    tensors = {f"model.{k}": v for k, v in store.model_tensors(model).items()}
-    for i, p_state in optimizer.state_dict()["state"].items():
-        for k, v in p_state.items():
-            tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
-    tensors["rng.batch"] = batches.generator.get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = s
-    store.save_tensors(path, tensors, state)
+def group_key(rc: RunConfig) -> str:
+    """Runs with equal keys can train together as one ensemble: one model shape and one schedule; they may
+    differ in seed and in task parameters that keep the vocabulary and context (withheld pairs, dataset
+    size, ...)."""
+    train = {k: v for k, v in to_dict(rc.train).items() if k != "seed"}
+    return json.dumps({"model": to_dict(rc.model), "train": train}, sort_keys=True)
 
 
-def _load_checkpoint(path: Path, model, optimizer, batches: Batches) -> dict:
-    tensors, state = store.load_tensors(path, "checkpoint")
-    if "step" not in state:
-        raise MemscopeError(f"corrupt checkpoint: {path} (no step)")
-    store.load_model_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
-    opt = optimizer.state_dict()
-    opt["state"] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, i, name = k.split(".", 2)
-            opt["state"].setdefault(int(i), {})[name] = v
-    optimizer.load_state_dict(opt)
-    batches.generator.set_state(tensors["rng.batch"])
-    torch.set_rng_state(tensors["rng.torch"])
-    cuda_states = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
-    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda_states)
-    return state
+class _Member:
+    """One run of a group: its config, task, directory and evaluation history."""
+
+    def __init__(self, rc: RunConfig, out_dir: Path):
+        self.rc, self.out_dir = rc, Path(out_dir)
+        self.task = rc.make_task()
+        self.history: list[dict] = []
+        self.done = False
+        self.stopped_step: int | None = None
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / name
 
 
-def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
-    """Train, evaluate every eval_interval steps, checkpoint, and write summary.json. Returns the summary.
-
-    With resume, a run directory holding a checkpoint continues from it and ends with the same figures
-    as an uninterrupted run (CPU, same seed).
-    """
-    out_dir = Path(out_dir)
-    cfg = rc.train
-    task = rc.make_task()
-    device = resolve_device(cfg.device)
+def _prepare_dir(rc: RunConfig, out_dir: Path, resume: bool) -> dict | None:
+    """Check or create a run directory; returns the summary of a run that is already complete."""
     if out_dir.exists() and any(out_dir.iterdir()):
         if not resume:
             raise MemscopeError(f"{out_dir} already holds files; pass --resume to continue the run there "
                                 "or choose another --out")
-        old = load_run_config(out_dir)
-        diffs = _same_config(old, rc)
+        diffs = _same_config(load_run_config(out_dir), rc)
         if diffs:
             raise MemscopeError(f"{out_dir} holds a run with other settings ({', '.join(diffs[:5])}); "
                                 "choose another --out")
         if (out_dir / store.SUMMARY).is_file():
-            log.info("%s is already complete", out_dir)
             return store.read_json(out_dir / store.SUMMARY, "summary")
     else:
         out_dir.mkdir(parents=True, exist_ok=True)
     store.write_json(out_dir / store.CONFIG, rc.to_dict())
+    return None
 
+
+def _save_checkpoint(m: _Member, k: int, model: EnsembleGPT, optimizer, batches: EnsembleBatches,
+                     state: dict) -> None:
+    """Member k's resume point: its weights, its AdamW moments, its batch RNG, the global RNG (dropout)."""
+    tensors = {f"model.{n}": v for n, v in model.member_tensors(k).items()}
+    for i, p_state in optimizer.state_dict()["state"].items():
+        for name, v in p_state.items():
+            tensors[f"optim.{i}.{name}"] = v[k] if torch.is_tensor(v) and v.dim() > 0 else torch.as_tensor(v)
+    tensors["rng.batch"] = batches.generators[k].get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    store.save_tensors(m.path(store.CHECKPOINT), tensors, state)
+
+
+def _load_checkpoints(members: list[_Member], model: EnsembleGPT, optimizer, batches: EnsembleBatches) -> dict:
+    """Load every member's checkpoint into its row; all must be at one step. Returns that step's state."""
+    loaded = [store.load_tensors(m.path(store.CHECKPOINT), "checkpoint") for m in members]
+    steps = {state.get("step") for _, state in loaded}
+    if None in steps:
+        raise MemscopeError(f"corrupt checkpoint in {members[0].out_dir} (no step)")
+    if len(steps) > 1:
+        raise MemscopeError(f"checkpoints of one group are at different steps {sorted(steps)}: resume them "
+                            "separately (the sweep runner does)")
+    opt = optimizer.state_dict()
+    opt["state"] = {}
+    stacked: dict[tuple[int, str], list[torch.Tensor]] = {}
+    for k, (m, (tensors, _)) in enumerate(zip(members, loaded)):
+        weights = {n[6:]: v for n, v in tensors.items() if n.startswith("model.")}
+        missing = [n for n in model.names if n not in weights]
+        if missing or any(weights[n].shape != model.p(n).shape[1:] for n in model.names):
+            raise MemscopeError(f"checkpoint {m.path(store.CHECKPOINT)} does not fit the run's model")
+        model.load_member_tensors(k, weights)
+        for name, v in tensors.items():
+            if name.startswith("optim."):
+                _, i, key = name.split(".", 2)
+                stacked.setdefault((int(i), key), []).append(v)
+        batches.generators[k].set_state(tensors["rng.batch"])
+    for (i, key), vs in stacked.items():
+        opt["state"].setdefault(i, {})[key] = vs[0] if vs[0].dim() == 0 else torch.stack(vs)
+    optimizer.load_state_dict(opt)
+    tensors = loaded[0][0]
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[n] for n in sorted(t for t in tensors if t.startswith("rng.cuda."))]
+    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
+    return loaded[0][1]
+
+
+def converged(history: list[dict], cfg: TrainConfig) -> bool:
+    """The early-stop rule: stop_patience evaluations in a row whose training loss is not below the best
+    before them by the fraction stop_rel_tol."""
+    losses = [h["train_loss"] for h in history if h.get("train_loss") is not None]
+    p = cfg.stop_patience
+    if p <= 0 or len(losses) <= p:
+        return False
+    return min(losses[-p:]) > min(losses[:-p]) * (1.0 - cfg.stop_rel_tol)
+
+
+def make_batches(members: list[_Member], device: torch.device) -> EnsembleBatches:
+    rc = members[0].rc
+    texts = [torch.tensor(m.task.vocab.encode(m.task.text), dtype=torch.long, device=device) for m in members]
+    gens = [torch.Generator(device=device).manual_seed(m.rc.train.seed) for m in members]
+    return EnsembleBatches(texts, rc.model.block_size, rc.train.batch_size, gens,
+                           [m.task.window_starts() for m in members])
+
+
+def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
+    """Train one run (an ensemble of one); see train_group."""
+    return train_group([rc], [out_dir], resume)[0]
+
+
+def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False) -> list[dict]:
+    """Train runs of one group_key at once, each into its own directory; returns their summaries.
+
+    Every eval_interval steps each run is evaluated, logged and checkpointed; with resume, runs continue
+    from their checkpoints and end with the figures of an uninterrupted run (CPU, same seeds). A run that is
+    already complete is not trained again.
+    """
+    if len({group_key(rc) for rc in rcs}) > 1:
+        raise MemscopeError("runs trained together must share one model shape and training schedule")
+    summaries: dict[int, dict] = {}
+    members: list[_Member] = []
+    for i, (rc, out) in enumerate(zip(rcs, out_dirs)):
+        done = _prepare_dir(rc, Path(out), resume)
+        if done is not None:
+            log.info("%s is already complete", out)
+            summaries[i] = done
+        else:
+            members.append(_Member(rc, Path(out)))
+    if members:
+        todo = [i for i in range(len(rcs)) if i not in summaries]
+        for i, summary in zip(todo, _train_members(members, resume)):
+            summaries[i] = summary
+    return [summaries[i] for i in range(len(rcs))]
+
+
+def _train_members(members: list[_Member], resume: bool) -> list[dict]:
+    cfg, model_cfg = members[0].rc.train, members[0].rc.model
+    device = resolve_device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # global RNG: dropout only
-    model, optimizer, batches = setup(rc, task, device)
+    model = EnsembleGPT.from_seeds(model_cfg, [m.rc.train.seed for m in members]).to(device)
+    optimizer = make_ensemble_optimizer(model, cfg)
+    batches = make_batches(members, device)
 
     start, wall_before = 0, 0.0
-    ckpt = out_dir / store.CHECKPOINT
-    if resume and ckpt.is_file():
-        state = _load_checkpoint(ckpt, model, optimizer, batches)
+    if resume and all(m.path(store.CHECKPOINT).is_file() for m in members):
+        state = _load_checkpoints(members, model, optimizer, batches)
         start, wall_before = int(state["step"]), float(state["wall_s"])
-        log.info("resuming %s from step %d", out_dir, start)
-    history = store.read_metrics(out_dir / store.METRICS, up_to_step=start)
-    if start == 0:
-        history = []
-    store.rewrite_jsonl(out_dir / store.METRICS, history)
+        log.info("resuming %s from step %d", ", ".join(str(m.out_dir) for m in members), start)
+    for m in members:
+        m.history = store.read_metrics(m.path(store.METRICS), up_to_step=start) if start else []
+        store.rewrite_jsonl(m.path(store.METRICS), m.history)
 
     t0 = time.perf_counter()
+    frozen: dict[int, dict[str, torch.Tensor]] = {}
 
-    def record(step: int, train_loss: float | None, lr: float) -> None:
-        m = evaluate(model, task, n_samples=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
-                     generator=eval_generator(cfg.seed, step))
-        rec = {"step": step, "train_loss": train_loss, "lr": lr, **m,
-               "wall_s": round(wall_before + time.perf_counter() - t0, 3)}
-        best_so_far = max((h["seen_acc"] for h in history), default=-1.0)
-        history.append(rec)
-        store.append_jsonl(out_dir / store.METRICS, rec)
-        if rec["seen_acc"] >= best_so_far:  # latest among equals: the most-trained of the best
-            store.save_tensors(out_dir / store.BEST, store.model_tensors(model), {"step": step})
-        _save_checkpoint(ckpt, model, optimizer, batches, {"step": step, "wall_s": rec["wall_s"]})
-        log.info("step %d | loss %s | %s", step, "-" if train_loss is None else f"{train_loss:.4f}",
-                 _brief(rec))
+    def record(step: int, losses: list[float | None], lr: float) -> None:
+        wall_s = round(wall_before + time.perf_counter() - t0, 3)
+        for k, m in enumerate(members):
+            if m.done:
+                continue
+            _record_member(m, k, step, losses[k], lr, wall_s, model, optimizer, batches)
+            if step == cfg.steps or converged(m.history, cfg):
+                m.stopped_step = step if step < cfg.steps else None
+                _finish_member(m, model, k, device)
+                frozen[k] = model.member_tensors(k)  # later steps must not move a finished run
+                frozen[k] = {n: v.clone() for n, v in frozen[k].items()}
 
     if start == 0:
-        record(0, None, lr_at(0, cfg))
-    loss_sum, n_loss = torch.zeros((), device=device), 0
+        record(0, [None] * len(members), lr_at(0, cfg))
+    loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     model.train()
     forward = torch.compile(model) if cfg.compile else model
     bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
     for step in range(start, cfg.steps):
-        loss_sum += train_step(model, forward, optimizer, batches, cfg, step)  # no .item(): it syncs a GPU
+        if all(m.done for m in members):
+            break
+        loss_sum += ensemble_step(model, forward, optimizer, batches, cfg, lr_at(step, cfg))
+        for k, saved in frozen.items():
+            model.load_member_tensors(k, saved)
         n_loss += 1
-        done = step + 1
         bar.update(1)
+        done = step + 1
         if done % cfg.eval_interval == 0 or done == cfg.steps:
-            record(done, (loss_sum / n_loss).item(), lr_at(step, cfg))
-            loss_sum, n_loss = torch.zeros((), device=device), 0
+            record(done, (loss_sum / n_loss).tolist(), lr_at(step, cfg))
+            loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     bar.close()
+    return [store.read_json(m.path(store.SUMMARY), "summary") for m in members]
 
-    wall_s = history[-1]["wall_s"]
-    store.save_tensors(out_dir / store.MODEL, store.model_tensors(model), {"step": cfg.steps})
-    summary = summarize(rc, history, model, wall_s, device)
-    store.write_json(out_dir / store.SUMMARY, summary)
-    return summary
 
+def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: float, wall_s: float,
+                   model: EnsembleGPT, optimizer, batches: EnsembleBatches) -> None:
+    cfg = m.rc.train
+    gpt = model.member(k)
+    metrics = evaluate(gpt, m.task, n_samples=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
+                       generator=eval_generator(cfg.seed, step))
+    rec = {"step": step, "train_loss": train_loss, "lr": lr, **metrics, "wall_s": wall_s}
+    best_so_far = max((h["seen_acc"] for h in m.history if h["seen_acc"] is not None), default=None)
+    m.history.append(rec)
+    store.append_jsonl(m.path(store.METRICS), rec)
+    if best_so_far is None or (rec["seen_acc"] is not None and rec["seen_acc"] >= best_so_far):
+        store.save_tensors(m.path(store.BEST), store.model_tensors(gpt), {"step": step})  # latest among equals
+    _save_checkpoint(m, k, model, optimizer, batches, {"step": step, "wall_s": wall_s})
+    log.info("%s step %d | loss %s | %s", m.out_dir.name, step,
+             "-" if train_loss is None else f"{train_loss:.4f}", _brief(rec))
+
+
+def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device) -> None:
+    step = m.history[-1]["step"]
+    gpt = model.member(k)
+    store.save_tensors(m.path(store.MODEL), store.model_tensors(gpt), {"step": step})
+    summary = summarize(m.rc, m.history, gpt, m.history[-1]["wall_s"], device)
+    summary.update(stopped_step=m.stopped_step, ensemble_size=model.k)
+    store.write_json(m.path(store.SUMMARY), summary)
+    m.done = True
 
 def _brief(m: dict) -> str:
     parts = [f"{k[:-4]} {100 * v:.1f}%" for k, v in m.items() if k.endswith("_acc") and v is not None
@@ -315,11 +367,11 @@ def summarize(rc: RunConfig, history: list[dict], model: GPT, wall_s: float, dev
             if h["withheld_correct"] != h["withheld_total"]:
                 break
             stable_from = h["step"]
-    best = max(reversed(history), key=lambda h: h["seen_acc"])  # latest among equals
+    best = max(reversed(history), key=lambda h: -1.0 if h["seen_acc"] is None else h["seen_acc"])  # latest of equals
     return {
         "task": rc.task, "model": rc.preset, "seed": rc.train.seed,
         "n_params": model.count_params("paper"), "n_params_total": model.count_params("total"),
-        "steps": rc.train.steps,
+        "steps": rc.train.steps, "steps_run": final["step"],
         **{k: final.get(k) for k in FIGURES},
         "final_loss": final["train_loss"],
         "first_withheld_step": perfect[0] if perfect else None,
