@@ -115,6 +115,48 @@ def cmd_audit(args) -> None:
     _print(result.summary, args.json, format_audit(result.summary))
 
 
+def cmd_sweep(args) -> None:
+    from .sweep import run_grid
+    r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble)
+    done = sum(1 for s in r["runs"].values() if s)
+    text = "\n".join([f"sweep {r['name']}: {done} runs in {r['store']}"] + [
+        f"  {name:<48} {_brief_summary(s)}" for name, s in r["runs"].items()])
+    _print(r, args.json, text)
+
+
+def _brief_summary(s: dict) -> str:
+    parts = [f"{k[:-4]} {100 * s[k]:.1f}%" for k in ("add_acc", "sub_acc", "facts_acc", "recall_acc")
+             if s.get(k) is not None]
+    if s.get("withheld_total"):
+        parts.append(f"withheld {s['withheld_correct']}/{s['withheld_total']}")
+    return " ".join(parts) + f"  ({s['steps_run']} steps)"
+
+
+def cmd_runs(args) -> None:
+    from .sweep import list_runs
+    rows = list_runs(Path(args.store))
+    text = "\n".join(f"{r['status']:<8} {r['name']:<48} {r['config_hash']}" for r in rows) or "no runs"
+    _print({"runs": rows}, args.json, text)
+
+
+def cmd_capacity(args) -> None:
+    from .experiments.capacity import format_capacity, get_profile, run_capacity, with_seeds
+    profile = with_seeds(get_profile(args.profile), args.seeds)
+    r = run_capacity(profile, args.precision, Path(args.out) if args.out else None, executor=args.executor,
+                     workers=args.workers, address=args.address, device=args.device)
+    brief = {k: r[k] for k in ("precision", "bits_per_param", "sizes", "paper", "runs", "converged_runs", "files")}
+    _print({"profile": profile.name, **brief}, args.json, format_capacity(r))
+
+
+def cmd_size(args) -> None:
+    from .measure.sizing import format_size, read_text, size_dataset
+    r = size_dataset(text=read_text(Path(args.text)) if args.text is not None else None, bits=args.bits,
+                     reference=Path(args.reference) if args.reference else None,
+                     capacity=Path(args.capacity) if args.capacity else None, params=args.params,
+                     tokens=args.tokens, device=args.device)
+    _print(r, args.json, format_size(r))
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="memscope", description="How much did a transformer memorize, how much generalize?")
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -163,6 +205,21 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
 
+    s = sub.add_parser("sweep", help="train a grid of runs (TOML/JSON), as ensembles, resumably")
+    s.add_argument("grid", help="grid file, .toml or .json (see memscope.sweep)")
+    s.add_argument("--store", default="runs/sweep", help="directory of the runs and their index")
+    s.add_argument("--executor", default="local", help="local (default), pool, or ray")
+    s.add_argument("--workers", type=int, help="processes (pool) or CPUs (local Ray); default 2")
+    s.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    s.add_argument("--ensemble", type=int, help="most runs per ensemble (default: sized to the device)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("runs", help="list the runs of a store and their status")
+    s.add_argument("--store", default="runs/sweep")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_runs)
+
     s = sub.add_parser("bench", help="speed figures on this machine (docs/BENCHMARKS.md)")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -187,6 +244,32 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of canary candidate sampling")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("capacity", help="bits per parameter: capacity sweep on random tokens (Morris et al. 2025)")
+    s.add_argument("--profile", default="quick", help="quick (CPU, ~10 min), paper (GPU), tiny (smoke test)")
+    s.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast matmuls)")
+    s.add_argument("--seeds", type=int, help="seeds per (size, N) (default: the profile's)")
+    s.add_argument("--out", help="directory for runs/, results.json and the report "
+                                 "(default runs/capacity-PROFILE-PRECISION)")
+    s.add_argument("--executor", default="local", help="sweep executor: local, pool, ray")
+    s.add_argument("--workers", type=int, help="parallel workers of the executor")
+    s.add_argument("--address", help="Ray cluster address")
+    s.add_argument("--device", default="auto", help="device for measuring the trained runs")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_capacity)
+
+    s = sub.add_parser("size", help="information in a dataset and the model size that could memorize it")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="UTF-8 text file")
+    src.add_argument("--bits", type=float, help="information content in bits, given directly")
+    s.add_argument("--reference", help="memscope run whose likelihood bounds the text's information")
+    s.add_argument("--capacity", help="capacity results.json for bits per parameter "
+                                      "(default: runs/capacity-{paper,quick}-fp32/results.json, else 3.6)")
+    s.add_argument("--params", type=int, help="also judge a model of this many parameters")
+    s.add_argument("--tokens", type=int, help="training tokens, with --bits (a text counts its characters)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_size)
     return p
 
 

@@ -78,6 +78,25 @@ def load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, metadata
 
 
+def read_metadata(path: Path) -> dict:
+    """The JSON metadata of a safetensors file, without reading its tensors ({} if unreadable)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {}).get("json", "{}"))
+    except Exception:
+        return {}
+
+
+def load_member(path: Path, k: int) -> tuple[dict[str, torch.Tensor], dict]:
+    """Row k of every tensor of a stacked (ensemble) safetensors file, reading only that row from disk."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("json", "{}"))
+            return {n: f.get_slice(n)[k] for n in f.keys()}, meta
+    except Exception as e:
+        raise MemscopeError(f"corrupt ensemble file: {path} ({e.__class__.__name__})") from None
+
+
 def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """State dict without the tied output projection (it is the token embedding)."""
     return {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}

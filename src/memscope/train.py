@@ -238,12 +238,14 @@ def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
     return train_group([rc], [out_dir], resume)[0]
 
 
-def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False) -> list[dict]:
+def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False,
+                ensemble_file: Path | None = None) -> list[dict]:
     """Train runs of one group_key at once, each into its own directory; returns their summaries.
 
     Every eval_interval steps each run is evaluated, logged and checkpointed; with resume, runs continue
     from their checkpoints and end with the figures of an uninterrupted run (CPU, same seeds). A run that is
-    already complete is not trained again.
+    already complete is not trained again. ensemble_file: where to also save the final weights of all
+    members stacked in one safetensors file (row k: run k; `store.load_member` reads one row alone).
     """
     if len({group_key(rc) for rc in rcs}) > 1:
         raise MemscopeError("runs trained together must share one model shape and training schedule")
@@ -258,12 +260,12 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
             members.append(_Member(rc, Path(out)))
     if members:
         todo = [i for i in range(len(rcs)) if i not in summaries]
-        for i, summary in zip(todo, _train_members(members, resume)):
+        for i, summary in zip(todo, _train_members(members, resume, ensemble_file)):
             summaries[i] = summary
     return [summaries[i] for i in range(len(rcs))]
 
 
-def _train_members(members: list[_Member], resume: bool) -> list[dict]:
+def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | None) -> list[dict]:
     cfg, model_cfg = members[0].rc.train, members[0].rc.model
     device = resolve_device(cfg.device)
     if device.type == "cpu":
@@ -316,6 +318,10 @@ def _train_members(members: list[_Member], resume: bool) -> list[dict]:
             record(done, (loss_sum / n_loss).tolist(), lr_at(step, cfg))
             loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     bar.close()
+    if ensemble_file is not None:
+        Path(ensemble_file).parent.mkdir(parents=True, exist_ok=True)
+        store.save_tensors(ensemble_file, model.member_tensors(),
+                           {"members": [str(m.out_dir) for m in members], "config": members[0].rc.to_dict()})
     return [store.read_json(m.path(store.SUMMARY), "summary") for m in members]
 
 
@@ -353,7 +359,8 @@ def _brief(m: dict) -> str:
     return " ".join(parts)
 
 
-FIGURES = ("add_acc", "sub_acc", "facts_acc", "combined_acc", "seen_acc", "withheld_correct", "withheld_total")
+FIGURES = ("add_acc", "sub_acc", "facts_acc", "recall_acc", "combined_acc", "seen_acc", "withheld_correct",
+           "withheld_total")
 
 
 def summarize(rc: RunConfig, history: list[dict], model: GPT, wall_s: float, device: torch.device) -> dict:

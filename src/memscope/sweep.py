@@ -1,0 +1,323 @@
+"""Sweeps: expand a grid of runs, group runs of one shape into ensembles, train them with an executor.
+
+A grid file (TOML or JSON; read as data, never executed):
+
+    tasks = ["arithmetic"]            # or task = "arithmetic"
+    models = ["n14", "n28"]           # presets (or model = "n14")
+    seeds = [0, 1, 2]                 # or seeds = 3 for 0, 1, 2
+    [settings]                        # fixed key = value settings, as on the train command line
+    steps = 3000
+    [grid]                            # each key a list of values: one run per combination
+    withheld = ["5,7", "2,3"]
+
+Every run trains into STORE/<name>/ (a normal run directory) and is listed in STORE/index.sqlite with its
+config hash and status (pending, running, done, failed). A run whose summary.json exists is never trained
+again, and a run with a checkpoint resumes from it, so rerunning a killed sweep trains only what is
+missing. Executors: `local` (this process), `pool` (worker processes with one torch thread each), `ray`
+(Ray tasks on a local instance or the cluster at --address; `pip install memscope[ray]`; on several
+machines STORE must be a shared filesystem).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import sys
+import time
+import tomllib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from itertools import product
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import store
+from .errors import ConfigError, MemscopeError
+from .train import RunConfig, build_run_config, group_key, resolve_device, train_group
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "pool", "ray")
+INDEX = "index.sqlite"
+Spec = tuple[str, RunConfig]
+"""(run name, its config): the name is the run's directory under the store."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A parsed grid file."""
+
+    tasks: tuple[str, ...]
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    settings: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)
+    name: str = "sweep"
+
+
+_GRID_KEYS = {"name", "task", "tasks", "model", "models", "seeds", "settings", "grid"}
+
+
+def _text(value, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise ConfigError(f"{where}: {value!r} must be a string, number or boolean")
+
+
+def _names(d: dict, one: str, many: str) -> tuple[str, ...]:
+    value = d.get(many, d.get(one))
+    if value is None:
+        raise ConfigError(f"grid file needs {many!r} (or {one!r})")
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"grid file: {many!r} must be a name or a non-empty list of names")
+    return tuple(values)
+
+
+def parse_grid(d: dict) -> Grid:
+    unknown = sorted(set(d) - _GRID_KEYS)
+    if unknown:
+        raise ConfigError(f"grid file: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_GRID_KEYS))}")
+    seeds = d.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError("grid file: 'seeds' must be a positive count or a list of non-negative integers")
+    settings, grid = d.get("settings", {}), d.get("grid", {})
+    if not isinstance(settings, dict) or not isinstance(grid, dict):
+        raise ConfigError("grid file: 'settings' and 'grid' must be tables of key = value")
+    settings = {k: _text(v, f"settings.{k}") for k, v in settings.items()}
+    for k, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid file: grid.{k} must be a non-empty list of values")
+    grid = {k: [_text(v, f"grid.{k}") for v in values] for k, values in grid.items()}
+    return Grid(_names(d, "task", "tasks"), _names(d, "model", "models"), tuple(seeds), settings, grid,
+                str(d.get("name", "sweep")))
+
+
+def load_grid(path: Path) -> Grid:
+    path = Path(path)
+    if not path.is_file():
+        raise MemscopeError(f"no grid file at {path}")
+    try:
+        if path.suffix == ".toml":
+            d = tomllib.loads(path.read_text())
+        elif path.suffix == ".json":
+            d = json.loads(path.read_text())
+        else:
+            raise MemscopeError(f"grid file {path} must end in .toml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MemscopeError(f"corrupt grid file {path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(d, dict):
+        raise MemscopeError(f"grid file {path} must hold a table / object")
+    return parse_grid(d)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text).strip("_")
+
+
+def expand(grid: Grid) -> list[Spec]:
+    """Every (task, model, grid point, seed) as a named RunConfig; bad settings fail here, before training."""
+    specs: list[Spec] = []
+    keys = list(grid.grid)
+    for task, model, values in product(grid.tasks, grid.models, product(*grid.grid.values())):
+        point = dict(zip(keys, values))
+        for seed in grid.seeds:
+            rc = build_run_config(task, model, {**grid.settings, **point, "seed": str(seed)})
+            parts = [task, model] + [f"{k}={v}" for k, v in point.items()] + [f"seed{seed}"]
+            specs.append((_slug("-".join(parts)), rc))
+    names = [n for n, _ in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError("grid expands to two runs with one name; make the grid's values distinct")
+    return specs
+
+
+def config_hash(rc: RunConfig) -> str:
+    return hashlib.sha256(json.dumps(rc.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- the index
+class Index:
+    """STORE/index.sqlite: one row per run (name, config hash, status, summary); written by the driver only."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(root / INDEX)
+        self.db.execute("CREATE TABLE IF NOT EXISTS runs (name TEXT PRIMARY KEY, config_hash TEXT, task TEXT, "
+                        "model TEXT, seed INTEGER, status TEXT, summary TEXT, updated REAL)")
+        self.db.commit()
+
+    def set(self, name: str, rc: RunConfig, status: str, summary: dict | None = None) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (name, config_hash(rc), rc.task, rc.preset, rc.train.seed, status,
+                             None if summary is None else json.dumps(summary), time.time()))
+
+    def rows(self) -> list[dict]:
+        cur = self.db.execute("SELECT name, config_hash, task, model, seed, status, summary FROM runs ORDER BY name")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) | {"summary": json.loads(row[-1]) if row[-1] else None} for row in cur]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def list_runs(root: Path) -> list[dict]:
+    root = Path(root)
+    if not (root / INDEX).is_file():
+        raise MemscopeError(f"no run index at {root / INDEX}")
+    index = Index(root)
+    try:
+        return index.rows()
+    finally:
+        index.close()
+
+
+# ----------------------------------------------------------------------------- grouping
+def _checkpoint_step(run_dir: Path) -> int:
+    path = run_dir / store.CHECKPOINT
+    return int(store.read_metadata(path).get("step", 0)) if path.is_file() else 0
+
+
+def ensemble_size(rc: RunConfig) -> int:
+    """Members per ensemble on this machine. On a CPU, stacking pays while a step is small (fixed costs
+    dominate); past about 16k tokens per step a member costs what it costs alone, so stacking stops
+    (docs/BENCHMARKS.md). A GPU fills with up to 64 members."""
+    tokens = rc.train.batch_size * rc.model.block_size
+    if resolve_device(rc.train.device).type == "cuda":
+        return 64
+    return max(1, min(64, 16_384 // tokens))
+
+
+def make_groups(specs: list[Spec], root: Path, max_k: int | None = None) -> list[list[Spec]]:
+    """Runs still to train, grouped by shape, schedule and resume step, in chunks of the ensemble size."""
+    buckets: dict[tuple[str, int], list[Spec]] = {}
+    for name, rc in specs:
+        run_dir = root / name
+        if (run_dir / store.SUMMARY).is_file():
+            continue
+        buckets.setdefault((group_key(rc), _checkpoint_step(run_dir)), []).append((name, rc))
+    groups = []
+    for members in buckets.values():
+        k = max_k or ensemble_size(members[0][1])
+        groups += [members[i: i + k] for i in range(0, len(members), k)]
+    return groups
+
+
+def train_group_job(group: list[tuple[str, dict]], root: str) -> dict[str, dict]:
+    """Train one group (names and config dicts: plain data, so it crosses process and Ray boundaries)."""
+    rcs = [RunConfig.from_dict(d) for _, d in group]
+    ensemble_file = Path(root) / "ensembles" / f"{group[0][0]}-k{len(group)}.safetensors" if len(group) > 1 else None
+    summaries = train_group(rcs, [Path(root) / name for name, _ in group], resume=True, ensemble_file=ensemble_file)
+    return {name: s for (name, _), s in zip(group, summaries)}
+
+
+# ----------------------------------------------------------------------------- executors
+# Each yields (job, summaries or the exception the job raised), as jobs finish.
+def _submit_local(jobs, root, workers, address):
+    for job in jobs:
+        try:
+            yield job, train_group_job(job, str(root))
+        except MemscopeError as e:
+            yield job, e
+
+
+def _submit_pool(jobs, root, workers, address):
+    # spawn: a fresh interpreter per worker (no forked torch thread pools); one torch thread each (config).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(train_group_job, job, str(root)): job for job in jobs}
+        for f in as_completed(futures):
+            yield futures[f], (f.exception() or f.result())
+
+
+def _submit_ray(jobs, root, workers, address):
+    try:
+        import ray
+    except ImportError:
+        raise MemscopeError("--executor ray needs Ray: pip install 'memscope[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+        ray.init(log_to_driver=False, **kwargs)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(train_group_job)
+        pending = {remote.remote(job, str(root.resolve())): job for job in jobs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(done[0])
+            try:
+                yield job, ray.get(done[0])
+            except Exception as e:  # RayTaskError wraps the job's own exception
+                yield job, getattr(e, "cause", None) or e
+    finally:
+        if started:
+            ray.shutdown()
+
+
+_SUBMIT = {"local": _submit_local, "pool": _submit_pool, "ray": _submit_ray}
+
+
+def run_many(specs: list[Spec], root: Path, executor: str = "local", workers: int | None = None,
+             address: str | None = None, max_k: int | None = None) -> dict[str, dict]:
+    """Train every spec that is not done into root/<name>; returns name -> summary for all of them."""
+    if executor not in EXECUTORS:
+        raise MemscopeError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    root = Path(root)
+    index = Index(root)
+    try:
+        by_name = dict(specs)
+        groups = make_groups(specs, root, max_k)
+        for name, rc in specs:
+            summary_path = root / name / store.SUMMARY
+            done = summary_path.is_file()
+            index.set(name, rc, "done" if done else "pending",
+                      store.read_json(summary_path, "summary") if done else None)
+        jobs = [[(name, rc.to_dict()) for name, rc in g] for g in groups]
+        _run_jobs(jobs, root, executor, workers or (1 if executor == "local" else 2), address, index, by_name,
+                  len(specs))
+        return {name: store.read_json(root / name / store.SUMMARY, "summary") for name, _ in specs}
+    finally:
+        index.close()
+
+
+def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) -> None:
+    total_steps = sum(by_name[name].train.steps for job in jobs for name, _ in job)
+    bar = tqdm(total=n_runs, initial=n_runs - sum(len(j) for j in jobs), unit="run", desc="sweep",
+               disable=not sys.stderr.isatty())
+    t0, steps_done, errors = time.perf_counter(), 0, []
+    for job in jobs:
+        for name, _ in job:
+            index.set(name, by_name[name], "running")
+    try:
+        for job, result in _SUBMIT[executor](jobs, root, workers, address):
+            if isinstance(result, BaseException):
+                log.error("sweep: group %s failed: %s", job[0][0], result)
+                errors.append(f"{job[0][0]}: {str(result).splitlines()[0] if str(result) else type(result).__name__}")
+                for name, _ in job:
+                    index.set(name, by_name[name], "failed")
+                continue
+            for name, s in result.items():
+                index.set(name, by_name[name], "done", s)
+                steps_done += s.get("steps_run") or s["steps"]
+            rate = steps_done / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(steps_per_s=f"{rate:.0f}", left_s=f"{(total_steps - steps_done) / max(rate, 1e-9):.0f}")
+            bar.update(len(job))
+    finally:
+        bar.close()
+    if errors:
+        raise MemscopeError(f"{len(errors)} group(s) failed, first {errors[0]}; rerun the sweep to retry")
+
+
+def run_grid(path: Path, root: Path, executor: str = "local", workers: int | None = None,
+             address: str | None = None, max_k: int | None = None) -> dict:
+    grid = load_grid(path)
+    specs = expand(grid)
+    summaries = run_many(specs, root, executor, workers, address, max_k)
+    return {"name": grid.name, "store": str(root), "runs": summaries}
