@@ -164,3 +164,14 @@ def test_corrupt_grid_file_and_unknown_executor(tmp_path, cli):
     assert code == 2 and "corrupt grid file" in err
     code, _, err = cli("sweep", _grid_file(tmp_path), "--store", tmp_path / "s", "--executor", "mpi")
     assert code == 2 and "unknown executor" in err
+
+
+def test_a_run_in_training_is_locked_against_a_second_trainer(tmp_path):
+    from memscope.errors import MemscopeError
+    (name, rc), = expand(load_grid(_grid_file(tmp_path, dict(GRID, seeds=1, grid={}))))
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    with store.run_lock(run_dir):
+        with pytest.raises(MemscopeError, match="being trained by another process"):
+            train(rc, run_dir, resume=True)
+    assert train(rc, run_dir, resume=True)["steps_run"] == 40

@@ -132,6 +132,16 @@ def _brief_summary(s: dict) -> str:
     return " ".join(parts) + f"  ({s['steps_run']} steps)"
 
 
+def cmd_reproduce(args) -> None:
+    from .experiments.tbtt import reproduce, tables_markdown
+    r = reproduce(args.profile, args.seeds, args.withheld, Path(args.out or f"runs/tbtt-{args.profile}"),
+                  args.executor, args.workers, args.address)
+    claims = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
+                        for c in r["claims"])
+    _print(r, args.json, f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims}\n\n"
+                         f"report: {r['files']['report']}")
+
+
 def cmd_runs(args) -> None:
     from .sweep import list_runs
     rows = list_runs(Path(args.store))
@@ -214,6 +224,18 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--ensemble", type=int, help="most runs per ensemble (default: sized to the device)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("reproduce", help="reproduce a paper's tables and figures (tbtt: Too Big to Think)")
+    s.add_argument("study", choices=["tbtt"], help="tbtt: Barron & White 2025, Tables 2-4")
+    s.add_argument("--profile", default="quick", help="quick (n-models, minutes on a CPU) or paper")
+    s.add_argument("--seeds", type=int, help="seeds per task x model (default: the profile's)")
+    s.add_argument("--withheld", help="another withheld pair, e.g. 2,3 (default the paper's 5,7)")
+    s.add_argument("--out", help="output directory (default runs/tbtt-PROFILE)")
+    s.add_argument("--executor", default="pool", help="pool (default, one process per core), local, or ray")
+    s.add_argument("--workers", type=int, help="worker processes (default 2)")
+    s.add_argument("--address", help="Ray cluster address")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_reproduce)
 
     s = sub.add_parser("runs", help="list the runs of a store and their status")
     s.add_argument("--store", default="runs/sweep")

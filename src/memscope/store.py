@@ -1,6 +1,8 @@
 """Run directories on disk: atomic writes, JSON for everything, safetensors for tensors (never pickle)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -18,6 +20,7 @@ SUMMARY = "summary.json"
 MODEL = "model.safetensors"
 BEST = "best.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
+LOCK = ".lock"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -34,6 +37,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold RUN_DIR/.lock while training it: a second process that tries gets an error, never a duplicate
+    run. The OS drops the lock when its process dies, so a killed run never stays locked."""
+    f = open(Path(run_dir) / LOCK, "a")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MemscopeError(f"{run_dir} is being trained by another process") from None
+        yield
+    finally:
+        f.close()
 
 
 def write_text(path: Path, text: str) -> None:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -229,9 +231,20 @@ def _submit_local(jobs, root, workers, address):
             yield job, e
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: end this worker when the sweep that started it dies (even by SIGKILL), so a
+    rerun never races an orphan for the same runs."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _submit_pool(jobs, root, workers, address):
     # spawn: a fresh interpreter per worker (no forked torch thread pools); one torch thread each (config).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_exit_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(train_group_job, job, str(root)): job for job in jobs}
         for f in as_completed(futures):
             yield futures[f], (f.exception() or f.result())

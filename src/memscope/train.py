@@ -1,6 +1,7 @@
 """Train one model on one task: the paper's schedule, evaluations, checkpoints and exact resume."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -150,7 +151,7 @@ class _Member:
 
 def _prepare_dir(rc: RunConfig, out_dir: Path, resume: bool) -> dict | None:
     """Check or create a run directory; returns the summary of a run that is already complete."""
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and any(p.name != store.LOCK for p in out_dir.iterdir()):
         if not resume:
             raise MemscopeError(f"{out_dir} already holds files; pass --resume to continue the run there "
                                 "or choose another --out")
@@ -260,8 +261,11 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
             members.append(_Member(rc, Path(out)))
     if members:
         todo = [i for i in range(len(rcs)) if i not in summaries]
-        for i, summary in zip(todo, _train_members(members, resume, ensemble_file)):
-            summaries[i] = summary
+        with contextlib.ExitStack() as locks:
+            for m in members:
+                locks.enter_context(store.run_lock(m.out_dir))
+            for i, summary in zip(todo, _train_members(members, resume, ensemble_file)):
+                summaries[i] = summary
     return [summaries[i] for i in range(len(rcs))]
 
 
