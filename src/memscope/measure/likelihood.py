@@ -9,10 +9,12 @@ context (the first window excepted), as in Hugging Face's perplexity guide.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Callable
 
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 """idx (B, T) token ids -> logits (B, T, V)."""
@@ -37,10 +39,11 @@ def _windows(n_tokens: int, block_size: int) -> list[tuple[int, int, int]]:
 
 @torch.no_grad()
 def token_nll_bits(logits_fn: LogitsFn, seqs: list[list[int]], block_size: int, device: torch.device,
-                   batch_size: int = 256) -> list[torch.Tensor]:
+                   batch_size: int = 256, desc: str | None = None) -> list[torch.Tensor]:
     """For each sequence, the (len - 1,) negative log2-probabilities of its tokens 1.. given their prefix.
 
-    Windows of equal length are batched together (no padding enters a forward pass).
+    Windows of equal length are batched together (no padding enters a forward pass). desc: label of a
+    progress bar over the batches (shown only when stderr is a terminal).
     """
     out = [torch.zeros(max(len(s) - 1, 0)) for s in seqs]
     jobs: dict[int, list[tuple[int, int, int, int]]] = {}
@@ -49,8 +52,12 @@ def token_nll_bits(logits_fn: LogitsFn, seqs: list[list[int]], block_size: int, 
             continue
         for start, end, first in _windows(len(s), block_size):
             jobs.setdefault(end - start, []).append((i, start, end, first))
+    n_batches = sum(-(-len(group) // batch_size) for group in jobs.values())
+    bar = tqdm(total=n_batches, desc=desc, unit="batch", leave=False,
+               disable=desc is None or not sys.stderr.isatty())
     for length, group in sorted(jobs.items()):
         for b in range(0, len(group), batch_size):
+            bar.update(1)
             chunk = group[b: b + batch_size]
             idx = torch.tensor([seqs[i][s: e + 1] for i, s, e, _ in chunk], dtype=torch.long, device=device)
             logits = logits_fn(idx[:, :-1]).float()  # (B, T, V)
@@ -59,13 +66,14 @@ def token_nll_bits(logits_fn: LogitsFn, seqs: list[list[int]], block_size: int, 
             for row, (i, s, e, first) in enumerate(chunk):
                 # target position p (1-based in the sequence) sits at column p - s - 1
                 out[i][first - 1: e] = nll[row, first - s - 1: e - s]
+    bar.close()
     return out
 
 
 def sequence_nll_bits(logits_fn: LogitsFn, seqs: list[list[int]], block_size: int, device: torch.device,
-                      batch_size: int = 256) -> torch.Tensor:
+                      batch_size: int = 256, desc: str | None = None) -> torch.Tensor:
     """(N,) total negative log2-likelihood of each sequence (its first token is context, unscored)."""
-    per_token = token_nll_bits(logits_fn, seqs, block_size, device, batch_size)
+    per_token = token_nll_bits(logits_fn, seqs, block_size, device, batch_size, desc)
     return torch.tensor([float(t.double().sum()) for t in per_token], dtype=torch.float64)
 
 

@@ -1,0 +1,109 @@
+"""Membership inference: per-sample attack scores and how well they tell members from non-members.
+
+Every score is oriented so that higher means "more likely a member":
+- loss (Yeom et al. 2018): minus the mean negative log2-likelihood per scored token.
+- reference (Carlini et al. 2022, "ref" / likelihood ratio with one reference model): the target's
+  log-likelihood minus the reference's, per character of the text, so models with different tokenizers
+  compare; with no reference model the uniform distribution over the target's vocabulary stands in.
+- zlib (Carlini et al. 2021): minus the ratio of the sample's code length under the model (bits) to its
+  zlib-compressed length (bits): text the model finds easy but zlib does not is suspect.
+- min-k% (Shi et al. 2024): the mean log2-probability of the k% least likely tokens (k = 20).
+
+Metrics follow the field's practice (Carlini et al. 2022): ROC AUC, the true-positive rate at a low
+false-positive rate (1% and 0.1%), and the best F1 over thresholds.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MIN_K_FRACTION = 0.2
+
+
+def zlib_bits(text: str) -> int:
+    """Length of the text's zlib compression (level 9, UTF-8) in bits."""
+    return 8 * len(zlib.compress(text.encode("utf-8"), 9))
+
+
+def zlib_ratio(nll_bits: float, text: str) -> float:
+    """The model's code length for the text over zlib's: below 1 the model compresses it better."""
+    return nll_bits / zlib_bits(text)
+
+
+def min_k_logprob_bits(token_nll_bits: torch.Tensor, fraction: float = MIN_K_FRACTION) -> float:
+    """Mean log2-probability of the `fraction` least likely tokens (at least one), Shi et al.'s min-k%."""
+    if token_nll_bits.numel() == 0:
+        return 0.0
+    k = max(1, int(token_nll_bits.numel() * fraction))
+    return -float(token_nll_bits.double().topk(k).values.mean())
+
+
+def attack_scores(token_nll_bits: list[torch.Tensor], texts: list[str],
+                  ref_nll_bits: np.ndarray) -> dict[str, np.ndarray]:
+    """Each attack's (N,) scores, higher = more likely a member.
+
+    token_nll_bits: per sample, the target's (T,) per-token negative log2-probabilities.
+    ref_nll_bits: (N,) each sample's total negative log2-likelihood under the reference.
+    """
+    nll = np.array([float(t.double().sum()) for t in token_nll_bits])
+    n_tokens = np.array([max(t.numel(), 1) for t in token_nll_bits])
+    n_chars = np.array([max(len(t), 1) for t in texts])
+    return {
+        "loss": -nll / n_tokens,
+        "reference": (ref_nll_bits - nll) / n_chars,
+        "zlib": -np.array([zlib_ratio(b, t) for b, t in zip(nll, texts)]),
+        "min_k": np.array([min_k_logprob_bits(t) for t in token_nll_bits]),
+    }
+
+
+@dataclass(frozen=True)
+class Roc:
+    """ROC points from the strictest threshold to the loosest, (0, 0) first and (1, 1) last."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    """Score threshold of each point after the first: predict member when score >= threshold."""
+
+
+def roc_curve(member_scores, nonmember_scores) -> Roc:
+    """Exact ROC over every distinct score; tied scores move together (one diagonal step)."""
+    pos, neg = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
+    scores = np.concatenate([pos, neg])
+    labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    order = np.argsort(-scores, kind="stable")
+    scores, labels = scores[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tp = np.cumsum(labels)[last_of_tie]
+    fp = (last_of_tie + 1) - tp
+    return Roc(np.r_[0.0, fp / max(len(neg), 1)], np.r_[0.0, tp / max(len(pos), 1)], scores[last_of_tie])
+
+
+def auc(roc: Roc) -> float:
+    """Area under the ROC (trapezoids): the chance a random member outscores a random non-member, ties
+    counting half (the Mann-Whitney statistic)."""
+    return float(np.sum(np.diff(roc.fpr) * (roc.tpr[1:] + roc.tpr[:-1]) / 2))
+
+
+def tpr_at_fpr(roc: Roc, max_fpr: float) -> float:
+    """Highest true-positive rate of a threshold whose false-positive rate is at most max_fpr."""
+    return float(roc.tpr[roc.fpr <= max_fpr + 1e-12].max())
+
+
+def best_f1(roc: Roc, n_members: int, n_nonmembers: int) -> float:
+    """Best F1 of the member class over all thresholds."""
+    tp, fp = roc.tpr * n_members, roc.fpr * n_nonmembers
+    fn = n_members - tp
+    denom = 2 * tp + fp + fn
+    return float(np.max(np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)))
+
+
+def attack_metrics(member_scores, nonmember_scores) -> dict:
+    """ROC AUC, TPR at 1% and 0.1% FPR, best F1 (the ROC itself under `roc` for figures)."""
+    roc = roc_curve(member_scores, nonmember_scores)
+    return {"auc": auc(roc), "tpr_at_1pct_fpr": tpr_at_fpr(roc, 0.01),
+            "tpr_at_0.1pct_fpr": tpr_at_fpr(roc, 0.001),
+            "best_f1": best_f1(roc, len(member_scores), len(nonmember_scores)), "roc": roc}
