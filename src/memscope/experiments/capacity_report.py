@@ -1,0 +1,209 @@
+"""Figures and the report of a capacity sweep (HTML with embedded figures, Markdown with PNG files).
+
+Reads results.json's dict only: plotting never trains or measures.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from .. import report, store
+
+FIGURES = {"memorized": "fig_memorized_bits.png", "capacity": "fig_capacity_vs_params.png",
+           "double_descent": "fig_double_descent.png"}
+
+
+def _axes(width: float):
+    """pyplot (Agg backend) and a new figure with one axes, width x 4.8 inches."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(width, 4.8))
+    return plt, fig, ax
+
+
+def _sizes(results: dict) -> list[dict]:
+    return results["sizes"]
+
+
+def _colors(plt, results: dict):
+    n = len(_sizes(results))
+    return plt.cm.viridis([i / max(n - 1, 1) for i in range(n)])
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, minor_y_labels: bool = False):
+    """Log-log axes labelled 300, 1,000, ... (not 3x10^2), labels, title, legend."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 else f"{v:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(fmt)
+        axis.set_minor_formatter(fmt if minor_y_labels and axis is ax.yaxis else NullFormatter())
+    ax.legend(fontsize=7)
+    return fig
+
+
+def fig_memorized(results: dict):
+    """Memorized bits against dataset size, one curve per model size, plateaus marked (Morris Fig. 1)."""
+    plt, fig, ax = _axes(7.5)
+    by_cell: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for r in results["records"]:
+        by_cell[(f"d{r['n_embd']}-l{r['n_layer']}", r["n_sequences"])].append(r["memorized_bits"])
+        ax.scatter(r["n_sequences"], r["memorized_bits"], s=9, color="0.6", zorder=1)
+    colors = _colors(plt, results)
+    for s, c in zip(_sizes(results), colors):
+        ns = sorted(n for size, n in by_cell if size == s["size"])
+        means = [sum(by_cell[(s["size"], n)]) / len(by_cell[(s["size"], n)]) for n in ns]
+        ax.plot(ns, means, "o-", color=c, label=f"{s['size']} ({s['n_params_total']:,} params)", zorder=2)
+        ax.axhline(s["capacity_bits"], color=c, ls=":", lw=1)
+    all_n = sorted({r["n_sequences"] for r in results["records"]})
+    bits_seq = results["records"][0]["dataset_bits"] / results["records"][0]["n_sequences"]
+    ax.plot(all_n, [n * bits_seq for n in all_n], "k--", lw=1, label="dataset entropy N·S·log2 V")
+    ax.plot(all_n, [n * max(bits_seq - math.log2(n), 0) for n in all_n], color="0.4", ls="-.", lw=1,
+            label="ceiling N·(S·log2 V − log2 N)")
+    return _finish(fig, ax, "dataset size N (sequences)", "memorized bits (signed sum)",
+                   "Memorized bits plateau at each model's capacity (dotted: capacity = max over N)")
+
+
+def fig_capacity(results: dict):
+    """Capacity against parameters (all parameters) with the fitted line and the paper's slopes."""
+    _, fig, ax = _axes(6.5)
+    caps = results["capacities"]
+    ax.scatter([c["n_params_total"] for c in caps], [c["capacity_bits"] for c in caps], color="C0", zorder=3,
+               label="capacity of one (size, seed)")
+    fit = results["bits_per_param"]["total"]
+    ps = [min(c["n_params_total"] for c in caps) * 0.8, max(c["n_params_total"] for c in caps) * 1.25]
+    ci = f", 95% CI {fit['ci95'][0]:.2f}–{fit['ci95'][1]:.2f}" if fit["ci95"] else ""
+    paper = results["paper"]
+    for slope, style, label in ((fit["bits_per_param"], "C0-", f"memscope fit {fit['bits_per_param']:.2f} bits/param{ci}"),
+                                (paper["bits_per_param_fp32"], "C3--", "Morris et al. fp32: 3.83"),
+                                (paper["bits_per_param_bf16"], "C1--", "Morris et al. bf16: 3.51")):
+        ax.plot(ps, [slope * p for p in ps], style, lw=1.5 if style == "C0-" else 1, label=label)
+    return _finish(fig, ax, "parameters (all, incl. embeddings)", "capacity (bits)",
+                   "Capacity against parameters (fit through the origin)")
+
+
+def fig_double_descent(results: dict):
+    """Train and held-out loss against dataset bits / capacity; held-out peak of each size marked."""
+    plt, fig, ax = _axes(7.5)
+    dd = results["double_descent"]
+    colors = _colors(plt, results)
+    for s, c in zip(_sizes(results), colors):
+        pts = sorted((p for p in dd["points"] if p["size"] == s["size"]), key=lambda p: p["ratio"])
+        x = [p["ratio"] for p in pts]
+        ax.plot(x, [p["train_loss_bits_per_token"] for p in pts], "s--", color=c, ms=4)
+        ax.plot(x, [p["heldout_loss_bits_per_token"] for p in pts], "o-", color=c, label=s["size"])
+        peak = dd["peaks"][s["size"]]
+        ax.scatter([peak["ratio"]], [peak["heldout_loss_bits_per_token"]], marker="*", s=160, color=c,
+                   edgecolor="k", zorder=4)
+    ax.axhline(dd["uniform_floor_bits_per_token"], color="k", lw=1, ls=":", label="log2 V (uniform)")
+    ax.axvline(1.0, color="0.5", lw=1)
+    return _finish(fig, ax, "dataset bits / model capacity", "loss (bits per token)",
+                   "Train (dashed) and held-out (solid) loss; ★ held-out peak per size", minor_y_labels=True)
+
+
+def _png(fig) -> bytes:
+    return base64.b64decode(report.figure_to_data_uri(fig).split(",", 1)[1])
+
+
+def _fmt(v, spec=",.0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _tables(results: dict) -> dict[str, tuple[list[str], list[list]]]:
+    paper = results["paper"]
+    fits = results["bits_per_param"]
+    ci = lambda f: "-" if not f["ci95"] else f"{f['ci95'][0]:.2f} – {f['ci95'][1]:.2f}"  # noqa: E731
+    pooled, inter = fits["total"]["pooled_through_origin"], fits["total"]["pooled_with_intercept"]
+    summary = [
+        ["memscope, all parameters (per-seed slope through 0, mean)", f"{fits['total']['bits_per_param']:.2f}",
+         ci(fits["total"]), results["precision"]],
+        ["memscope, all parameters (pooled, through 0)", f"{pooled['bits_per_param']:.2f}", ci(pooled),
+         results["precision"]],
+        ["memscope, all parameters (pooled, with intercept)", "-" if inter is None else f"{inter['bits_per_param']:.2f}",
+         "-" if inter is None else ci(inter), results["precision"]],
+        ["memscope, non-embedding parameters", f"{fits['non_embedding']['bits_per_param']:.2f}",
+         ci(fits["non_embedding"]), results["precision"]],
+        ["Morris et al. 2025 (16 configurations, mean)", f"{paper['bits_per_param_fp32']}",
+         f"range {paper['range_fp32'][0]} – {paper['range_fp32'][1]}", "fp32"],
+        ["Morris et al. 2025 (16 configurations, mean)", f"{paper['bits_per_param_bf16']}",
+         f"range {paper['range_bf16'][0]} – {paper['range_bf16'][1]}", "bf16"],
+        ["Morris et al. 2025 fitted slope", f"{paper['fitted_slope_bf16']}", "-", "bf16"]]
+    sizes = [[s["size"], f"{s['n_params_total']:,}", f"{s['n_params_non_embedding']:,}",
+              _fmt(s["capacity_bits"]), _fmt(s["capacity_sd_bits"]), f"{s['bits_per_param']:.2f}",
+              ", ".join(map(str, s["at_n_sequences"])), "yes" if s["plateau_reached"] else "no (grid edge)",
+              f"{s['converged_runs']}/{s['runs']}"] for s in results["sizes"]]
+    runs = [[r["name"], f"{r['dataset_bits']:,.0f}", _fmt(r["memorized_bits"]), _fmt(r["memorized_clipped_bits"]),
+             _fmt(r["ceiling_bits"]), f"{r['train_loss_bits_per_token']:.3f}",
+             f"{r['heldout_loss_bits_per_token']:.3f}", r["steps_trained"],
+             "yes" if r["converged"] else "no"] for r in results["records"]]
+    return {
+        "summary": (["estimate", "bits per parameter", "95% interval", "precision"], summary),
+        "sizes": (["size", "params (all)", "params (non-emb.)", "capacity bits", "sd over seeds", "bits/param",
+                   "N at max", "plateau reached", "converged runs"], sizes),
+        "runs": (["run", "dataset bits", "memorized (signed)", "memorized (clipped)", "ceiling",
+                  "train loss bits/token", "held-out loss bits/token", "steps", "converged"], runs)}
+
+
+def _notes(results: dict) -> list[str]:
+    p = results["profile"]
+    dd = results["double_descent"]
+    at_small = sum(v["at_smallest_n"] for v in dd["peaks"].values())
+    return [
+        f"Data: N sequences of S={p['length']} symbols uniform over V={p['vocab_size']} "
+        f"({p['length'] * math.log2(p['vocab_size']):.0f} bits each); seed s draws dataset s and initialises model s.",
+        "Memorized bits of a sequence = S·log2 V − NLL in bits (uniform reference); the BOS newline before each "
+        "sequence is context and never scored. Dataset memorization = the signed sum (capacity uses it); the "
+        "clipped sum (negatives set to 0) is shown beside it.",
+        "Given only the BOS, even a perfect memorizer pays log2 N bits to pick the sequence, so no model can "
+        "store more than N·(S·log2 V − log2 N) bits (the ceiling line): small datasets are capped by it.",
+        "Capacity of a model = max over N of its memorized bits (the paper's rule), per seed; 'plateau reached' "
+        "means a larger N was trained and stored no more. Bits per parameter = slope of capacity against "
+        "parameters through the origin, fitted per seed, mean ± 95% t-interval over seeds.",
+        f"Convergence: early stop after {p['stop_patience']} evaluations ({p['eval_interval']} steps apart) "
+        f"without a {p['stop_rel_tol']:.1%} relative gain in training loss, capped at {p['steps']:,} steps; "
+        f"{results['converged_runs']}/{results['runs']} runs met it before the cap. Runs stopped by the cap "
+        "store less than they could: their capacity is a lower bound.",
+        "Double descent: held-out sequences are fresh uniform draws, so no model can get their loss below "
+        f"log2 V = {dd['uniform_floor_bits_per_token']:.2f} bits/token; what the held-out loss shows is the "
+        "cost of memorization (over-confidence on the training sequences), not generalization. "
+        f"The held-out peak lies at the smallest N trained for {at_small} of {len(dd['peaks'])} sizes.",
+        f"Profile note: {p['note']}",
+    ]
+
+
+def _md_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(results: dict, out: Path) -> list[str]:
+    """report.html (self-contained), report.md and the three PNG figures in `out`; returns their paths."""
+    out = Path(out)
+    pngs = {key: _png(fn(results)) for key, fn in
+            (("memorized", fig_memorized), ("capacity", fig_capacity), ("double_descent", fig_double_descent))}
+    for key, data in pngs.items():
+        store.atomic_write_bytes(out / FIGURES[key], data)
+    uri = {k: "data:image/png;base64," + base64.b64encode(v).decode("ascii") for k, v in pngs.items()}
+    tables = _tables(results)
+    notes = _notes(results)
+    title = f"memscope capacity: {results['profile']['name']} profile, {results['precision']}"
+    report.write_page(out / "report.html", title, [
+        ("Bits per parameter", report.table(*tables["summary"])),
+        ("Memorized bits against dataset size", report.img(uri["memorized"], "memorized bits")),
+        ("Capacity against parameters", report.img(uri["capacity"], "capacity")),
+        ("Double descent", report.img(uri["double_descent"], "double descent")),
+        ("Capacity per model size", report.table(*tables["sizes"])),
+        ("Method and caveats", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"),
+        ("Runs", report.table(*tables["runs"]))])
+    md = [f"# {title}", "", "## Bits per parameter", _md_table(*tables["summary"]), "",
+          f"![memorized bits]({FIGURES['memorized']})", "", f"![capacity]({FIGURES['capacity']})", "",
+          f"![double descent]({FIGURES['double_descent']})", "", "## Capacity per model size",
+          _md_table(*tables["sizes"]), "", "## Method and caveats", *[f"- {n}" for n in notes], "",
+          "## Runs", _md_table(*tables["runs"]), ""]
+    store.write_text(out / "report.md", "\n".join(md))
+    return [str(out / "report.html"), str(out / "report.md"), *(str(out / f) for f in FIGURES.values())]

@@ -1,0 +1,183 @@
+"""`memscope size`: how much information a dataset holds, and what size of model could memorize all of it.
+
+Information content, bounded from above three ways (the smallest is the tightest):
+- uniform: characters x log2(distinct characters), the cost of coding each character independently;
+- compressors: raw DEFLATE (zlib, level 9) and raw LZMA2 (preset 9e) of the UTF-8 bytes, in bits;
+- a reference model (`--reference RUN`): the run's negative log2-likelihood of the text. The text is
+  scored after a BOS newline when the model's vocabulary has one (every character scored), otherwise its
+  first character is coded uniformly over the model's vocabulary.
+A model memorizes about `bits_per_param` bits per parameter (memscope's own capacity sweep when a
+results.json is found, else Morris et al.'s 3.6), so all of it fits in information_bits / bits_per_param
+parameters. Membership inference (Morris et al. 2025): a loss-threshold attack's F1 falls toward 0.5
+(chance) as tokens per parameter grow, reaching it at about 100 tokens per parameter. Their printed
+sigmoid law is internally inconsistent (../shared/REFERENCE.md), so only the regime is given here.
+"""
+from __future__ import annotations
+
+import lzma
+import math
+import zlib
+from pathlib import Path
+
+import torch
+
+from .. import store
+from ..errors import MemscopeError
+
+MORRIS_BITS_PER_PARAM = 3.6
+MIA_CHANCE_TOKENS_PER_PARAM = 100
+"""Morris et al. 2025: at about this many training tokens per parameter or more, F1 is near 0.5."""
+DEFAULT_CAPACITY_RESULTS = (Path("runs/capacity-paper-fp32/results.json"),
+                            Path("runs/capacity-quick-fp32/results.json"))
+
+
+def read_text(path: Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise MemscopeError(f"missing text file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MemscopeError(f"{path} is not UTF-8 text") from None
+    if not text:
+        raise MemscopeError(f"{path} is empty: no information to size")
+    return text
+
+
+def uniform_bits(text: str) -> float:
+    """Characters x log2(alphabet), the alphabet being the text's distinct characters."""
+    v = len(set(text))
+    return len(text) * math.log2(v) if v > 1 else 0.0
+
+
+def zlib_bits(data: bytes) -> int:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw DEFLATE: no header or checksum
+    return 8 * len(c.compress(data) + c.flush())
+
+
+def lzma_bits(data: bytes) -> int:
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+    return 8 * len(lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters))
+
+
+def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
+    """Negative log2-likelihood of the text under a trained memscope run (see the module docstring)."""
+    from .likelihood import gpt_logits_fn, sequence_nll_bits
+    from ..runs import load_model
+    rc, task, model, step = load_model(Path(run_dir), "final", device)
+    vocab = task.vocab
+    if "\n" in vocab.stoi:
+        ids, first_bits = vocab.encode("\n" + text), 0.0
+    else:
+        ids, first_bits = vocab.encode(text), math.log2(len(vocab))
+    dev = next(model.parameters()).device
+    if dev.type == "cpu":
+        torch.set_num_threads(rc.train.threads)
+    nll = sequence_nll_bits(gpt_logits_fn(model), [ids], rc.model.block_size, dev)
+    return {"run": str(run_dir), "step": step, "bits": float(nll[0]) + first_bits}
+
+
+def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
+    """memscope's measured bits per parameter (all parameters) from a capacity results.json: the one
+    given, else the first default location that exists; else Morris et al.'s 3.6."""
+    paths = [Path(capacity)] if capacity is not None else [p for p in DEFAULT_CAPACITY_RESULTS if p.is_file()]
+    for path in paths:
+        results = store.read_json(path, "capacity results")
+        try:
+            bpp = float(results["bits_per_param"]["total"]["bits_per_param"])
+        except (KeyError, TypeError, ValueError):
+            raise MemscopeError(f"corrupt capacity results: {path} (no bits_per_param.total)") from None
+        if not bpp > 0:
+            raise MemscopeError(f"capacity results {path} give bits_per_param={bpp}; need a positive value")
+        prof = results.get("profile", {}).get("name", "?")
+        return bpp, f"memscope capacity sweep ({prof}, {results.get('precision', '?')}): {path}"
+    return MORRIS_BITS_PER_PARAM, "Morris et al. 2025 (no memscope capacity results found)"
+
+
+def membership_regime(dataset_bits: float, capacity_bits: float, tokens_per_param: float | None) -> dict:
+    """What Morris et al. predict for a loss-threshold membership attack on a model of this size."""
+    if dataset_bits <= capacity_bits:
+        name, text = "memorize-all", ("the model can store the whole dataset: expect members to have clearly "
+                                      "lower loss, membership inference F1 well above 0.5")
+    elif tokens_per_param is not None and tokens_per_param >= MIA_CHANCE_TOKENS_PER_PARAM:
+        name, text = "chance", (f"{tokens_per_param:,.0f} tokens per parameter (>= about "
+                                f"{MIA_CHANCE_TOKENS_PER_PARAM}): membership inference F1 near 0.5")
+    else:
+        name, text = "capacity-limited", ("the dataset exceeds the model's capacity, so it stores only part: "
+                                          "membership inference above chance, falling toward F1 0.5 as tokens "
+                                          "per parameter grow")
+    return {"regime": name, "prediction": text}
+
+
+def size_dataset(text: str | None = None, bits: float | None = None, reference: Path | None = None,
+                 capacity: Path | None = None, params: int | None = None, tokens: int | None = None,
+                 device: str = "auto") -> dict:
+    """The sizing report as a dict: bounds, the memorize-all parameter count, and the membership regime
+    (at the memorize-all size, and at `params` when given). Tokens are characters for a text."""
+    if (text is None) == (bits is None):
+        raise MemscopeError("give exactly one of --text or --bits")
+    if bits is not None and not (bits > 0 and math.isfinite(bits)):
+        raise MemscopeError(f"--bits {bits} must be a positive number")
+    for name, value in (("--params", params), ("--tokens", tokens)):
+        if value is not None and value <= 0:
+            raise MemscopeError(f"{name} {value} must be positive")
+    bounds: dict[str, float] = {}
+    out: dict = {}
+    if text is not None:
+        if not text:
+            raise MemscopeError("the text is empty: no information to size")
+        if tokens is not None:
+            raise MemscopeError("--tokens goes with --bits; a text's tokens are its characters")
+        data = text.encode("utf-8")
+        tokens = len(text)
+        out.update(n_chars=len(text), n_bytes=len(data), alphabet_size=len(set(text)))
+        bounds = {"uniform": uniform_bits(text), "zlib": zlib_bits(data), "lzma": lzma_bits(data)}
+        if reference is not None:
+            ref = reference_bits(reference, text, device)
+            bounds["reference"] = ref["bits"]
+            out["reference_run"] = ref["run"]
+    else:
+        if reference is not None:
+            raise MemscopeError("--reference needs --text (a model scores a text, not a bit count)")
+        bounds = {"given": float(bits)}
+    source = min(bounds, key=bounds.get)
+    info_bits = bounds[source]
+    bpp, bpp_source = bits_per_param_source(capacity)
+    n_all = info_bits / bpp
+    out.update(
+        bounds_bits=bounds, information_bits=info_bits, information_source=source, tokens=tokens,
+        bits_per_param=bpp, bits_per_param_source=bpp_source,
+        params_to_memorize_all=math.ceil(n_all),
+        params_to_memorize_all_by_bound={k: math.ceil(v / bpp) for k, v in bounds.items()},
+        params_at_mia_chance=None if tokens is None else math.floor(tokens / MIA_CHANCE_TOKENS_PER_PARAM),
+        at_memorize_all=_at_size(n_all, info_bits, bpp, tokens),
+        at_params=None if params is None else _at_size(params, info_bits, bpp, tokens))
+    return out
+
+
+def _at_size(n_params: float, info_bits: float, bpp: float, tokens: int | None) -> dict:
+    tpp = None if tokens is None else tokens / n_params
+    return {"n_params": math.ceil(n_params), "capacity_bits": bpp * n_params,
+            "dataset_bits_per_capacity": info_bits / (bpp * n_params) if n_params else None,
+            "tokens_per_param": tpp, **membership_regime(info_bits, bpp * n_params * (1 + 1e-12), tpp)}
+
+
+def format_size(r: dict) -> str:
+    lines = []
+    if r.get("n_chars") is not None:
+        lines.append(f"text: {r['n_chars']:,} characters ({r['n_bytes']:,} bytes), {r['alphabet_size']} distinct")
+    for k, v in r["bounds_bits"].items():
+        lines.append(f"  {k + ' bound':<17} {v:>14,.0f} bits   -> {r['params_to_memorize_all_by_bound'][k]:>12,} params")
+    lines.append(f"information: {r['information_bits']:,.0f} bits (tightest bound: {r['information_source']})")
+    lines.append(f"bits per parameter: {r['bits_per_param']:.2f} ({r['bits_per_param_source']})")
+    a = r["at_memorize_all"]
+    tpp = "" if a["tokens_per_param"] is None else f", {a['tokens_per_param']:.2f} tokens per parameter"
+    lines.append(f"a model of {r['params_to_memorize_all']:,} parameters could memorize all of it{tpp}")
+    if r["params_at_mia_chance"] is not None:
+        lines.append(f"membership inference near chance (F1 ~0.5) at <= {r['params_at_mia_chance']:,} parameters "
+                     f"(>= {MIA_CHANCE_TOKENS_PER_PARAM} tokens per parameter, Morris et al.)")
+    if r["at_params"] is not None:
+        p = r["at_params"]
+        lines.append(f"at {p['n_params']:,} parameters: dataset/capacity {p['dataset_bits_per_capacity']:.2f}, "
+                     f"regime {p['regime']}: {p['prediction']}")
+    return "\n".join(lines)
