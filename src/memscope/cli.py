@@ -252,7 +252,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", help="which samples a model memorized: bits, membership, extraction, canaries")
     s.add_argument("--target", required=True, help="memscope run or Hugging Face causal-LM directory")
-    s.add_argument("--reference", help="model of the same kind trained without the members (default: uniform)")
+    s.add_argument("--reference", help="a model trained without the members (default: uniform over the vocabulary)")
     s.add_argument("--members", required=True, help="training samples: one per line, or JSONL with \"text\"")
     s.add_argument("--nonmembers", required=True, help="held-out samples of the same kind")
     s.add_argument("--canaries", help="JSONL canaries: {\"text\": \"pin 0177\", \"format\": \"pin {dddd}\"}")
