@@ -80,3 +80,14 @@ def test_ensemble_rejects_mixed_shapes():
     from memscope.model import GPT
     with pytest.raises(ValueError, match="share one ModelConfig"):
         EnsembleGPT(a, [GPT(a), GPT(b)])
+
+
+def test_bf16_autocast_trains_close_to_fp32():
+    """precision=bf16 runs the matmuls under autocast (weights, optimiser and loss stay fp32)."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        _, model, losses = _train([0], 30, {"batch_size": "64", "precision": precision, "warmup_steps": "5"})
+        runs[precision] = losses[:, 0]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert runs["bf16"][-1] < runs["bf16"][0] - 0.3  # it learns
+    assert (runs["bf16"] - runs["fp32"]).abs().max() < 0.1

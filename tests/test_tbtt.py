@@ -1,0 +1,91 @@
+"""memscope reproduce tbtt: tables and claims from known summaries; a reduced reproduction end to end."""
+import json
+
+import pytest
+
+from memscope.experiments.tbtt import PROFILES, build_specs, build_tables, claims, tables_markdown
+
+
+def _summary(best: dict, first_withheld=None, final_withheld=None):
+    best = {"withheld_total": 40, **best}
+    return {"best": best, "first_withheld_step": first_withheld,
+            "withheld_correct": final_withheld if final_withheld is not None else best.get("withheld_correct")}
+
+
+def _paper_like():
+    """Three seeds that behave as the paper says, but one n14 seed that never reaches 40/40."""
+    s = {}
+    for seed, (ever, w) in enumerate([(3000, 40), (None, 30), (4000, 40)]):
+        s[f"arithmetic-n14-seed{seed}"] = _summary({"add_acc": 1.0, "sub_acc": 0.9, "withheld_correct": w}, ever)
+        s[f"arithmetic-n28-seed{seed}"] = _summary({"add_acc": 1.0, "sub_acc": 1.0, "withheld_correct": 0})
+        s[f"capitals-n14-seed{seed}"] = _summary({"facts_acc": 0.06 + 0.02 * seed})
+        s[f"capitals-n28-seed{seed}"] = _summary({"facts_acc": 1.0})
+        for m in ("n14", "n28"):
+            s[f"combined-{m}-seed{seed}"] = _summary({"add_acc": 0.3, "sub_acc": 0.4, "facts_acc": 0.1,
+                                                      "combined_acc": 0.3, "withheld_correct": 10})
+    return s
+
+
+def test_tables_are_means_over_seeds_with_the_withheld_counts():
+    t = build_tables(_paper_like(), ("n14", "n28"), 3)
+    w = t["arithmetic"]["n14"]["withheld_correct"]
+    assert w["mean"] == pytest.approx(110 / 3) and w["seeds_40_at_best"] == 2 and w["seeds_40_ever"] == 2
+    caps = t["capitals"]["n14"]["facts_acc"]
+    assert caps["mean"] == pytest.approx(0.08) and caps["sd"] == pytest.approx(0.02)
+    md = tables_markdown(t, 3)
+    assert "### Table 2: arithmetic" in md and "| n14 | 100.0 ± 0.0 | 90.0 ± 0.0 | 36.7/40" in md
+    assert "| n28 | 100.0 ± 0.0 |" in md and "8.2" in md  # the paper's n14 capitals figure beside ours
+
+
+def test_claims_hold_or_fail_on_the_numbers():
+    verdicts = {c["claim"]: c["held"] for c in claims(build_tables(_paper_like(), ("n14", "n28"), 3))}
+    assert all(verdicts.values()) and len(verdicts) == 5
+    s = _paper_like()
+    for seed in range(3):  # n28 now memorizes nothing and generalizes once
+        s[f"capitals-n28-seed{seed}"] = _summary({"facts_acc": 0.2})
+    s["arithmetic-n28-seed1"] = _summary({"add_acc": 1.0, "sub_acc": 1.0, "withheld_correct": 40}, 2000)
+    verdicts = {c["claim"]: c["held"] for c in claims(build_tables(s, ("n14", "n28"), 3))}
+    assert not verdicts["n28 and larger memorize the capitals"]
+    assert not verdicts["n28 and larger fail the withheld pairs"]
+    assert verdicts["n14 fails to memorize the capitals"]
+
+
+def test_profiles_build_the_grid_with_another_withheld_pair():
+    specs = build_specs(PROFILES["quick"], 3, "2,3")
+    assert len(specs) == 27
+    by_name = dict(specs)
+    assert by_name["arithmetic-n56-seed2"].task_params["withheld"] == ((2, 3),)
+    assert by_name["combined-n14-seed0"].task_params["withheld"] == ((2, 3),)
+    assert by_name["capitals-n28-seed1"].train.batch_size == 128
+    assert by_name["arithmetic-n14-seed0"].train.batch_size == 441
+    assert by_name["arithmetic-n14-seed0"].train.steps == by_name["capitals-n56-seed0"].train.steps == 8000
+
+
+def test_unknown_profile_is_bad_input(cli, tmp_path):
+    code, _, err = cli("reproduce", "tbtt", "--profile", "huge", "--out", tmp_path / "t")
+    assert code == 2 and "unknown profile 'huge'" in err and not (tmp_path / "t").exists()
+
+
+@pytest.mark.slow
+def test_reduced_reproduction_end_to_end(cli, tmp_path):
+    out = tmp_path / "tbtt"
+    code, stdout, err = cli("-q", "reproduce", "tbtt", "--profile", "tiny", "--seeds", "2", "--out", out,
+                            "--executor", "local", "--json")
+    assert code == 0, err
+    r = json.loads(stdout)
+    for name in ("tables.md", "tables.json", "report.html", "figure_arithmetic.png", "figure_capitals.png",
+                 "figure_combined.png"):
+        assert (out / name).is_file(), name
+    back = json.loads((out / "tables.json").read_text())
+    assert back["tables"] == r["tables"] and len(back["claims"]) == 5
+    assert set(back["tables"]) == {"arithmetic", "capitals", "combined"}
+    cellv = back["tables"]["arithmetic"]["n14"]["add_acc"]
+    assert len(cellv["values"]) == 2 and 0 <= cellv["mean"] <= 1
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "Table 2" in html and "held" in html
+    # a rerun trains nothing and rebuilds the same tables
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/model.safetensors")}
+    code, stdout, _ = cli("-q", "reproduce", "tbtt", "--profile", "tiny", "--seeds", "2", "--out", out,
+                          "--executor", "local", "--json")
+    assert code == 0 and json.loads(stdout)["tables"] == r["tables"]
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/model.safetensors")}
