@@ -1,4 +1,9 @@
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -22,3 +27,18 @@ def cli_json(cli):
         assert code == 0, err
         return json.loads(out)
     return run
+
+
+def kill_when_ready(args: list, ready, timeout_s: float = 120) -> None:
+    """Run `python -m memscope ARGS` in a subprocess and SIGKILL it as soon as ready() is true."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "memscope", *map(str, args)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not ready():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()

@@ -1,10 +1,5 @@
 """Sweeps: grid files, ensembles equal to solo runs, the index, resume after a kill, pool and Ray executors."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from safetensors.torch import load_file
@@ -12,6 +7,8 @@ from safetensors.torch import load_file
 from memscope import store
 from memscope.sweep import expand, list_runs, load_grid, make_groups, run_many
 from memscope.train import train
+
+from conftest import kill_when_ready
 
 GRID = {
     "name": "tiny",
@@ -92,21 +89,12 @@ def test_killed_sweep_finishes_only_what_is_missing(tmp_path, swept):
     grid = dict(GRID, settings=dict(GRID["settings"], steps=600, lr_decay_steps=600))
     grid_file = _grid_file(tmp_path, grid)
     root = tmp_path / "store"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "memscope", "-q", "sweep", str(grid_file), "--store", str(root),
-           "--ensemble", "2"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # kill once the second ensemble has checkpointed step 100
-            ckpts = [store.read_metadata(p).get("step", 0) for p in root.glob("*/checkpoint.safetensors")]
-            if len([s for s in ckpts if s >= 100]) >= 3:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+
+    def second_ensemble_checkpointed():  # two runs of the second ensemble at step 100 or later
+        steps = [store.read_metadata(p).get("step", 0) for p in root.glob("*/checkpoint.safetensors")]
+        return len([s for s in steps if s >= 100]) >= 3
+
+    kill_when_ready(["-q", "sweep", grid_file, "--store", root, "--ensemble", "2"], second_ensemble_checkpointed)
     done_before = {p.parent.name: p.stat().st_mtime_ns for p in root.glob("*/summary.json")}
     assert len(done_before) < 4, "the sweep ended before it could be killed"
     specs = expand(load_grid(grid_file))

@@ -1,14 +1,11 @@
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from safetensors.torch import load_file
 
 from memscope.cli import main
+
+from conftest import kill_when_ready
 
 TINY = ["--task", "arithmetic", "--model", "n14", "eval_interval=20", "batch_size=64", "eval_samples=2"]
 
@@ -66,20 +63,12 @@ def test_sample_prints_continuations(tiny_run, cli_json):
 def test_killed_run_resumes_to_the_same_figures(tmp_path, cli_json):
     args = [*TINY, "--steps", "1500"]
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "memscope", "-q", "train", *args, "--out", str(killed)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            metrics = killed / "metrics.jsonl"
-            if metrics.is_file() and metrics.read_text().count("\n") >= 6:  # step 100 evaluated
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+
+    def step_100_evaluated():
+        metrics = killed / "metrics.jsonl"
+        return metrics.is_file() and metrics.read_text().count("\n") >= 6
+
+    kill_when_ready(["-q", "train", *args, "--out", killed], step_100_evaluated)
     assert not (killed / "summary.json").exists(), "the run ended before it could be killed"
     resumed = cli_json("-q", "train", *args, "--out", killed, "--resume")
     straight = cli_json("-q", "train", *args, "--out", tmp_path / "straight")
