@@ -99,7 +99,8 @@ def test_plateau_is_the_max_over_n_and_says_whether_it_was_reached():
     p = plateau(rising_then_flat)
     assert (p.capacity_bits, p.at_n_sequences, p.reached) == (200.0, 32, True)
     assert p.plateau_mean_bits == pytest.approx((200 + 196) / 2)
-    assert plateau([(8, 100.0), (16, 180.0)]).reached is False  # still rising at the grid's edge
+    assert plateau([(8, 100.0), (16, 150.0), (32, 180.0)]).reached is False  # still rising at the edge
+    assert plateau([(8, 100.0), (16, 176.0), (32, 180.0)]).reached is True  # levelled off within 5%
 
 
 def test_capacities_exactly_proportional_give_that_slope_with_a_tight_interval():

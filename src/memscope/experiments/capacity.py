@@ -91,7 +91,7 @@ def geometric_grid(lo: int, hi: int, per_octave: int) -> tuple[int, ...]:
 PROFILES = {
     "quick": CapacityProfile(
         name="quick", vocab_size=16, length=16, n_embd=(3, 5, 8, 13, 22), n_layer=1, mlp_expansion=4,
-        n_sequences=geometric_grid(4, 1024, 2), expected_bits_per_param=1.8, ratio_from=0.45,
+        n_sequences=geometric_grid(4, 1024, 2), expected_bits_per_param=1.8, ratio_from=0.6,
         points_per_size=6, seeds=2, steps=3000, learning_rate=1e-2, warmup_steps=100, eval_interval=250,
         stop_patience=4, stop_rel_tol=0.01, heldout_sequences=256,
         note="CPU, about 10 minutes one run after another: 5 sizes (219-6,622 parameters) x 6 N x 2 seeds; "
@@ -315,8 +315,11 @@ def with_seeds(profile: CapacityProfile, seeds: int | None) -> CapacityProfile:
 
 def format_capacity(results: dict) -> str:
     fit = results["bits_per_param"]["total"]
-    ci = fit["ci95"]
-    ci_text = f" (95% CI {ci[0]:.2f}-{ci[1]:.2f} over {fit['n_seeds']} seeds)" if ci else " (one seed: no interval)"
+    ci, pooled = fit["ci95"], fit["pooled_through_origin"]["ci95"]
+    ci_text = (f" (95% CI over {fit['n_seeds']} seeds {ci[0]:.2f}-{ci[1]:.2f}" if ci else " (one seed: no seed interval")
+    if pooled:
+        ci_text += f"; pooled over sizes and seeds {pooled[0]:.2f}-{pooled[1]:.2f}"
+    ci_text += ")"
     lines = [f"capacity sweep {results['profile']['name']} ({results['precision']}): {results['runs']} runs, "
              f"{results['converged_runs']} met the stop criterion before the step cap",
              f"bits per parameter (all parameters): {fit['bits_per_param']:.2f}{ci_text}; paper: "

@@ -151,7 +151,7 @@ def _tables(results: dict) -> dict[str, tuple[list[str], list[list]]]:
 def _notes(results: dict) -> list[str]:
     p = results["profile"]
     dd = results["double_descent"]
-    at_small = sum(v["at_smallest_n"] for v in dd["peaks"].values())
+    peaks = ", ".join(f"{k} {v['ratio']:.2f}" for k, v in dd["peaks"].items())
     return [
         f"Data: N sequences of S={p['length']} symbols uniform over V={p['vocab_size']} "
         f"({p['length'] * math.log2(p['vocab_size']):.0f} bits each); seed s draws dataset s and initialises model s.",
@@ -161,8 +161,12 @@ def _notes(results: dict) -> list[str]:
         "Given only the BOS, even a perfect memorizer pays log2 N bits to pick the sequence, so no model can "
         "store more than N·(S·log2 V − log2 N) bits (the ceiling line): small datasets are capped by it.",
         "Capacity of a model = max over N of its memorized bits (the paper's rule), per seed; 'plateau reached' "
-        "means a larger N was trained and stored no more. Bits per parameter = slope of capacity against "
-        "parameters through the origin, fitted per seed, mean ± 95% t-interval over seeds.",
+        "means the curve stopped rising: a larger N stored less, or the last two points lie within 5% of the "
+        "max. Bits per parameter = slope of capacity against "
+        "parameters through the origin, fitted per seed, mean ± 95% t-interval over seeds. That interval "
+        "measures only how the slope moves with the seed; a fit through the origin is dominated by the largest "
+        "model, so it can be very narrow. The pooled interval (scatter of every (size, seed) point about one "
+        "line) also reflects how far capacity departs from proportional across sizes.",
         f"Convergence: early stop after {p['stop_patience']} evaluations ({p['eval_interval']} steps apart) "
         f"without a {p['stop_rel_tol']:.1%} relative gain in training loss, capped at {p['steps']:,} steps; "
         f"{results['converged_runs']}/{results['runs']} runs met it before the cap. Runs stopped by the cap "
@@ -170,7 +174,7 @@ def _notes(results: dict) -> list[str]:
         "Double descent: held-out sequences are fresh uniform draws, so no model can get their loss below "
         f"log2 V = {dd['uniform_floor_bits_per_token']:.2f} bits/token; what the held-out loss shows is the "
         "cost of memorization (over-confidence on the training sequences), not generalization. "
-        f"The held-out peak lies at the smallest N trained for {at_small} of {len(dd['peaks'])} sizes.",
+        f"Held-out peak at dataset bits / capacity = {peaks}.",
         f"Profile note: {p['note']}",
     ]
 

@@ -98,8 +98,8 @@ class Plateau:
     plateau_mean_bits: float
     """Mean of the points within `within` of the max: a check on the max's upward noise."""
     reached: bool
-    """True when a larger N than the max's was trained (the curve was seen to level off or fall);
-    False when the max sits at the largest N of the grid, so the capacity may be higher."""
+    """True when the curve was seen to stop rising: the max is not at the largest N trained, or the last
+    two points both lie within `within` of it (levelled off). False: still rising at the grid's edge."""
 
 
 def plateau(points: list[tuple[int, float]], within: float = 0.05) -> Plateau:
@@ -109,8 +109,9 @@ def plateau(points: list[tuple[int, float]], within: float = 0.05) -> Plateau:
     pts = sorted(points)
     n_best, best = max(pts, key=lambda p: p[1])
     near = [b for _, b in pts if b >= best - within * abs(best)]
+    flat_tail = len(pts) >= 2 and pts[-2][1] >= best - within * abs(best)
     return Plateau(capacity_bits=best, at_n_sequences=n_best, plateau_mean_bits=sum(near) / len(near),
-                   reached=n_best < pts[-1][0])
+                   reached=n_best < pts[-1][0] or flat_tail)
 
 
 def t975(df: int) -> float:
