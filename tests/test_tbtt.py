@@ -89,3 +89,9 @@ def test_reduced_reproduction_end_to_end(cli, tmp_path):
                           "--executor", "local", "--json")
     assert code == 0 and json.loads(stdout)["tables"] == r["tables"]
     assert mtimes == {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/model.safetensors")}
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_builds_its_grid(name):
+    specs = build_specs(PROFILES[name], 1, None)
+    assert len(specs) == 3 * len(PROFILES[name].models) and PROFILES[name].note

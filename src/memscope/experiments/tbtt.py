@@ -55,6 +55,10 @@ class Profile:
     """Overrides of the paper's training settings (text, as on the command line)."""
     task_settings: dict = field(default_factory=dict)
     """Further overrides for one task: {task: {key: value}}."""
+
+    def __post_init__(self):
+        if not all(isinstance(v, dict) for v in self.task_settings.values()):
+            raise TypeError("task_settings maps a task to a dict of settings")
     note: str = ""
 
 
@@ -72,9 +76,9 @@ PROFILES = {
     # Plumbing check (tests): every table, figure and claim from a few hundred steps; shows no claim.
     "tiny": Profile(("n14", "n28"), 1,
                     {"steps": "200", "warmup_steps": "20", "lr_decay_steps": "200", "batch_size": "32",
-                     "eval_interval": "100", "eval_samples": "2"}, "plumbing check, 200 steps"),
+                     "eval_interval": "100", "eval_samples": "2"}, note="plumbing check, 200 steps"),
     "paper": Profile(("n14", "n28", "n56", "mlt"), 5, {},
-                     "the paper's schedule: 30,000 steps at the paper's batch, every 250 steps; mlt needs a GPU"),
+                     note="the paper's schedule: 30,000 steps at the paper's batch, every 250 steps; mlt needs a GPU"),
 }
 
 
