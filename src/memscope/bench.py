@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import platform
 import time
-from pathlib import Path
 
 import torch
 
 from .evaluate import eval_generator, evaluate
 from .model import GPT
 from .ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
-from .train import RunConfig, _Member, build_run_config, lr_at, make_batches, resolve_device
+from .train import RunConfig, build_run_config, lr_at, make_batches, resolve_device
 
 # (task, preset, batch size or None for the paper's): mlt runs at a smaller batch on CPU, stated.
 STEP_CASES = [("arithmetic", "n14", None), ("arithmetic", "n28", None), ("arithmetic", "n56", None),
@@ -56,12 +55,12 @@ def _sync(device: torch.device) -> None:
 def _group(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str]):
     """K members of one shape (seeds 0..K-1) with their optimiser and batches, as the trainer builds them."""
     rcs = [build_run_config(task, preset, {**overrides, "seed": str(s)}) for s in range(k)]
-    members = [_Member(rc, Path(".")) for rc in rcs]
+    batches = make_batches(rcs, [rc.make_task() for rc in rcs], device)
     model = EnsembleGPT.from_seeds(rcs[0].model, [rc.train.seed for rc in rcs]).to(device)
-    return rcs[0], model, make_ensemble_optimizer(model, rcs[0].train), make_batches(members, device)
+    return rcs[0], model, make_ensemble_optimizer(model, rcs[0].train), batches
 
 
-def _time_steps(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str],
+def time_steps(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str],
                 steps: int, warmup: int, compile: bool = False) -> tuple[float, RunConfig, EnsembleGPT]:
     rc, model, opt, batches = _group(task, preset, k, device, overrides)
     forward = torch.compile(model) if compile else model
@@ -81,7 +80,7 @@ def time_train_step(task: str, preset: str, batch_size: int | None, device: torc
     """Mean time of `steps` full optimiser steps of one model after a warm-up: the trainer's own step (batch
     draw, forward, backward, clip, AdamW), i.e. an ensemble of one."""
     overrides = {} if batch_size is None else {"batch_size": str(batch_size)}
-    s_per_step, rc, model = _time_steps(task, preset, 1, device, overrides, steps, warmup, compile)
+    s_per_step, rc, model = time_steps(task, preset, 1, device, overrides, steps, warmup, compile)
     flops = flops_per_step(model.member(0), rc.train.batch_size, rc.model.block_size)
     return {"task": task, "model": preset, "batch_size": rc.train.batch_size, "compile": compile,
             "ms_per_step": 1e3 * s_per_step, "flops_per_step": flops, "flops_per_s": flops / s_per_step}
@@ -94,7 +93,7 @@ def time_ensembles(device: torch.device, ks=(1, 4, 16, 64), batch_size: int | No
     rows = []
     for k in ks:
         n = max(3, model_steps // k)
-        s_per_step, rc, _ = _time_steps("arithmetic", "n14", k, device, overrides, n, min(3, n))
+        s_per_step, rc, _ = time_steps("arithmetic", "n14", k, device, overrides, n, min(3, n))
         rows.append({"k": k, "batch_size": rc.train.batch_size, "ms_per_step": 1e3 * s_per_step,
                      "model_steps_per_s": k / s_per_step})
     base = rows[0]["model_steps_per_s"]

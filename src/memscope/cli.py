@@ -117,19 +117,12 @@ def cmd_audit(args) -> None:
 
 def cmd_sweep(args) -> None:
     from .sweep import run_grid
+    from .train import brief
     r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble)
     done = sum(1 for s in r["runs"].values() if s)
     text = "\n".join([f"sweep {r['name']}: {done} runs in {r['store']}"] + [
-        f"  {name:<48} {_brief_summary(s)}" for name, s in r["runs"].items()])
+        f"  {name:<48} {brief(s)}  ({s['steps_run']} steps)" for name, s in r["runs"].items()])
     _print(r, args.json, text)
-
-
-def _brief_summary(s: dict) -> str:
-    parts = [f"{k[:-4]} {100 * s[k]:.1f}%" for k in ("add_acc", "sub_acc", "facts_acc", "recall_acc")
-             if s.get(k) is not None]
-    if s.get("withheld_total"):
-        parts.append(f"withheld {s['withheld_correct']}/{s['withheld_total']}")
-    return " ".join(parts) + f"  ({s['steps_run']} steps)"
 
 
 def cmd_reproduce(args) -> None:

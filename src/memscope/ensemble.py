@@ -59,8 +59,7 @@ class EnsembleGPT(nn.Module):
     def member(self, k: int) -> GPT:
         """Member k as a plain GPT (a copy), for evaluation, sampling and saving alone."""
         gpt = GPT(self.config).to(self.p("transformer.wte.weight").device)
-        store_tensors = {n: self.p(n)[k].detach().clone() for n in self.names}
-        gpt.load_state_dict(store_tensors, strict=False)
+        gpt.load_state_dict({n: v.clone() for n, v in self.member_tensors(k).items()}, strict=False)
         return gpt
 
     def member_tensors(self, k: int | None = None) -> dict[str, torch.Tensor]:

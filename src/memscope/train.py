@@ -226,12 +226,12 @@ def converged(history: list[dict], cfg: TrainConfig) -> bool:
     return min(losses[-p:]) > min(losses[:-p]) * (1.0 - cfg.stop_rel_tol)
 
 
-def make_batches(members: list[_Member], device: torch.device) -> EnsembleBatches:
-    rc = members[0].rc
-    texts = [torch.tensor(m.task.vocab.encode(m.task.text), dtype=torch.long, device=device) for m in members]
-    gens = [torch.Generator(device=device).manual_seed(m.rc.train.seed) for m in members]
-    return EnsembleBatches(texts, rc.model.block_size, rc.train.batch_size, gens,
-                           [m.task.window_starts() for m in members])
+def make_batches(rcs: list[RunConfig], tasks: list[Task], device: torch.device) -> EnsembleBatches:
+    """Run k's windows from its own task's text with a generator seeded by its own seed."""
+    texts = [torch.tensor(t.vocab.encode(t.text), dtype=torch.long, device=device) for t in tasks]
+    gens = [torch.Generator(device=device).manual_seed(rc.train.seed) for rc in rcs]
+    return EnsembleBatches(texts, rcs[0].model.block_size, rcs[0].train.batch_size, gens,
+                           [t.window_starts() for t in tasks])
 
 
 def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
@@ -277,7 +277,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
     torch.manual_seed(cfg.seed)  # global RNG: dropout only
     model = EnsembleGPT.from_seeds(model_cfg, [m.rc.train.seed for m in members]).to(device)
     optimizer = make_ensemble_optimizer(model, cfg)
-    batches = make_batches(members, device)
+    batches = make_batches([m.rc for m in members], [m.task for m in members], device)
 
     start, wall_before = 0, 0.0
     if resume and all(m.path(store.CHECKPOINT).is_file() for m in members):
@@ -300,8 +300,8 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
             if step == cfg.steps or converged(m.history, cfg):
                 m.stopped_step = step if step < cfg.steps else None
                 _finish_member(m, model, k, device)
-                frozen[k] = model.member_tensors(k)  # later steps must not move a finished run
-                frozen[k] = {n: v.clone() for n, v in frozen[k].items()}
+                # later steps must not move a finished run
+                frozen[k] = {n: v.clone() for n, v in model.member_tensors(k).items()}
 
     if start == 0:
         record(0, [None] * len(members), lr_at(0, cfg))
@@ -343,7 +343,7 @@ def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: 
         store.save_tensors(m.path(store.BEST), store.model_tensors(gpt), {"step": step})  # latest among equals
     _save_checkpoint(m, k, model, optimizer, batches, {"step": step, "wall_s": wall_s})
     log.info("%s step %d | loss %s | %s", m.out_dir.name, step,
-             "-" if train_loss is None else f"{train_loss:.4f}", _brief(rec))
+             "-" if train_loss is None else f"{train_loss:.4f}", brief(rec))
 
 
 def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device) -> None:
@@ -355,7 +355,8 @@ def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device)
     store.write_json(m.path(store.SUMMARY), summary)
     m.done = True
 
-def _brief(m: dict) -> str:
+def brief(m: dict) -> str:
+    """Accuracies and withheld score of an evaluation record or a summary, on one line."""
     parts = [f"{k[:-4]} {100 * v:.1f}%" for k, v in m.items() if k.endswith("_acc") and v is not None
              and k not in ("seen_acc", "combined_acc")]
     if m.get("withheld_total"):

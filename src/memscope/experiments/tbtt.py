@@ -200,7 +200,7 @@ def claims(tables: dict) -> list[dict]:
 # ----------------------------------------------------------------------------- the recipe
 def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
     """Seconds the grid should take here, from a few timed steps of each distinct shape."""
-    from ..bench import _time_steps
+    from ..bench import time_steps
     from ..train import group_key, resolve_device
     by_shape: dict[str, float] = {}
     total = 0.0
@@ -211,7 +211,7 @@ def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
             if dev.type == "cpu":
                 torch.set_num_threads(rc.train.threads)  # as the workers will
             overrides = {"batch_size": str(rc.train.batch_size)}
-            s, _, _ = _time_steps(rc.task, rc.preset, 1, dev, overrides, steps=5, warmup=3)
+            s, _, _ = time_steps(rc.task, rc.preset, 1, dev, overrides, steps=5, warmup=3)
             by_shape[key] = s
         total += by_shape[key] * rc.train.steps
     return total / (workers if executor != "local" else 1)
