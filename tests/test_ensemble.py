@@ -39,7 +39,7 @@ def test_members_follow_their_solo_trajectories_for_200_steps():
 
 
 def test_engine_forward_equals_gpt_forward():
-    """The feature-major engine computes what model.GPT computes (the reference used for evaluation)."""
+    """The engine computes what model.GPT computes (the reference used for evaluation)."""
     torch.manual_seed(0)
     for overrides in ({}, {"bias": "true", "n_head": "2", "n_layer": "2", "mlp_expansion": "4"}):
         rc = build_run_config("arithmetic", "n14", overrides)

@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from memscope import store
 from memscope.sweep import expand, list_runs, load_grid, make_groups, run_many
-from memscope.train import train
+from memscope.train import build_run_config, train
 
 from conftest import kill_when_ready
 
@@ -54,6 +54,14 @@ def test_grid_expands_to_named_runs(tmp_path):
     toml.write_text('task = "arithmetic"\nmodel = "n14"\nseeds = [3]\n[settings]\nsteps = 10\n')
     (name, rc), = expand(load_grid(toml))
     assert name == "arithmetic-n14-seed3" and rc.train.steps == 10
+
+
+def test_groups_are_scheduled_costliest_first(tmp_path):
+    """A pool takes jobs in order: the longest go first so that its last jobs are short ones."""
+    specs = [(f"{m}-{steps}", build_run_config("arithmetic", m, {"steps": str(steps), "batch_size": "441"}))
+             for m, steps in (("n14", 100), ("n56", 50), ("n14", 400), ("n28", 80))]
+    groups = make_groups(specs, tmp_path)
+    assert [g[0][0] for g in groups] == ["n14-400", "n56-50", "n28-80", "n14-100"]
 
 
 def test_sweep_trains_every_run_as_one_ensemble_equal_to_solo_runs(swept, tmp_path):

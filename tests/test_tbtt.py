@@ -58,7 +58,9 @@ def test_profiles_build_the_grid_with_another_withheld_pair():
     assert by_name["combined-n14-seed0"].task_params["withheld"] == ((2, 3),)
     assert by_name["capitals-n28-seed1"].train.batch_size == 128
     assert by_name["arithmetic-n14-seed0"].train.batch_size == 441
-    assert by_name["arithmetic-n14-seed0"].train.steps == by_name["capitals-n56-seed0"].train.steps == 8000
+    n14, n56 = by_name["arithmetic-n14-seed0"].train, by_name["capitals-n56-seed0"].train
+    assert (n14.steps, n14.warmup_steps, n14.lr_decay_steps) == (8000, 800, 8000)
+    assert (n56.steps, n56.warmup_steps, n56.lr_decay_steps) == (4000, 400, 4000)
 
 
 def test_unknown_profile_is_bad_input(cli, tmp_path):

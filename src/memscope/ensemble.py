@@ -6,11 +6,14 @@ is the one it has when trained alone. A single run is the K = 1 case of this sam
 "a member equals its solo run" hold to float rounding (tests/test_ensemble.py): the ops are the same and
 only their batch dimension differs.
 
-Activations are laid out feature-major, (K, C, N) with N = B * T tokens: every Linear is one batched matmul
-(K, out, in) @ (K, in, N) with the weights in GPT's own (out, in) layout, and LayerNorm, GELU and the
-loss's log-softmax reduce over a non-innermost dimension, which PyTorch's CPU kernels do several times
-faster than a short innermost one for these 14- to 56-wide models. Evaluation and sampling use plain GPTs
-(`member(k)`), whose forward is the reference this engine is tested against (tests/test_ensemble.py).
+Activations are laid out (K, N, C) with N = B * T tokens, as GPT's own (B, T, C) with a member dimension in
+front: every Linear is one batched matmul x @ W^T with the weights in GPT's (out, in) layout, LayerNorm is
+PyTorch's fused kernel followed by each member's weight, and q, k, v come from three row blocks of c_attn so
+attention needs no copies for one head. Only the logits are vocabulary-major, (K, V, N): the loss's
+log-softmax then reduces over a non-innermost dimension, several times faster on CPU than over a short
+innermost one. (A fully feature-major layout was tried and measured slower: its elementwise passes over
+n56-wide activations miss the cache.) Evaluation and sampling use plain GPTs (`member(k)`), whose forward is
+the reference this engine is tested against (tests/test_ensemble.py).
 """
 from __future__ import annotations
 
@@ -23,14 +26,6 @@ from torch.nn import functional as F
 from .config import ModelConfig, TrainConfig
 from .model import GPT, causal_mask
 from .store import model_tensors
-
-
-def _layer_norm(x, weight, bias, eps: float = 1e-5):
-    """LayerNorm over the feature dimension 1 of (K, C, N); weight, bias: (K, C)."""
-    mu = x.mean(1, keepdim=True)
-    xc = x - mu
-    y = xc * (torch.rsqrt((xc * xc).mean(1, keepdim=True) + eps) * weight[:, :, None])
-    return y if bias is None else y + bias[:, :, None]
 
 
 class EnsembleGPT(nn.Module):
@@ -71,23 +66,28 @@ class EnsembleGPT(nn.Module):
             for n in self.names:
                 self.p(n)[k].copy_(tensors[n])
 
-    def _linear(self, x, name: str):
-        """x: (K, in, N) -> (K, out, N) with member k's weight (K, out, in) and optional bias (K, out)."""
-        w = self.p(f"{name}.weight")
+    def _linear(self, x, name: str, rows: slice = slice(None)):
+        """x: (K, N, in) -> (K, N, out) with member k's weight (K, out, in) and optional bias (K, out),
+        or only their output rows `rows`."""
+        w = self.p(f"{name}.weight")[:, rows].transpose(1, 2)
         if self.config.bias:
-            return torch.baddbmm(self.p(f"{name}.bias")[:, :, None], w, x)
-        return torch.bmm(w, x)
+            return torch.baddbmm(self.p(f"{name}.bias")[:, None, rows], x, w)
+        return torch.bmm(x, w)
 
     def _ln(self, x, name: str):
-        return _layer_norm(x, self.p(f"{name}.weight"), self.p(f"{name}.bias") if self.config.bias else None)
+        """PyTorch's fused LayerNorm without affine, then member k's weight and bias."""
+        y = F.layer_norm(x, (self.config.n_embd,), eps=1e-5) * self.p(f"{name}.weight")[:, None, :]
+        return y + self.p(f"{name}.bias")[:, None, :] if self.config.bias else y
 
     def _attention(self, x, name: str, B: int, T: int):
-        """Causal self-attention of (K, C, N) activations; heads are batched with members and sequences."""
+        """Causal self-attention of (K, N, C) activations; heads are batched with members and sequences."""
         cfg = self.config
         K, C, nh = self.k, cfg.n_embd, cfg.n_head
         hs = C // nh
-        qkv = self._linear(x, f"{name}.c_attn").view(K, 3, nh, hs, B, T)
-        q, k, v = qkv.permute(1, 0, 4, 2, 5, 3).reshape(3, K * B * nh, T, hs).unbind(0)  # (KBnh, T, hs)
+        # q, k, v as three matmuls with row blocks of c_attn (cheaper to backpropagate than one split
+        # output), each (K*B*nh, T, hs): a view for one head, a copy for several
+        q, k, v = (self._linear(x, f"{name}.c_attn", rows=slice(i * C, (i + 1) * C))
+                   .view(K, B, T, nh, hs).transpose(2, 3).reshape(K * B * nh, T, hs) for i in range(3))
         if x.is_cuda:  # fused flash / memory-efficient kernels
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=cfg.dropout if self.training else 0.0,
                                                is_causal=True)
@@ -96,21 +96,21 @@ class EnsembleGPT(nn.Module):
             att = att.masked_fill(self.future[:T, :T], float("-inf")).softmax(dim=1)
             att = F.dropout(att, cfg.dropout, self.training)
             y = torch.bmm(att.transpose(1, 2), v)  # (KBnh, Tq, hs)
-        y = y.view(K, B, nh, T, hs).permute(0, 2, 4, 1, 3).reshape(K, C, B * T)
+        y = y.view(K, B, nh, T, hs).transpose(2, 3).reshape(K, B * T, C)
         return self._linear(y, f"{name}.c_proj")
 
     def forward(self, idx, targets=None):
-        """idx, targets: (K, B, T) token ids. Returns logits (K, V, B*T), feature-major, and the per-member
-        mean losses (K,) (None without targets)."""
+        """idx, targets: (K, B, T) token ids. Returns logits (K, V, B*T) and the per-member mean losses
+        (K,) (None without targets)."""
         cfg = self.config
         K, B, T = idx.shape
         N = B * T
         wte = self.p("transformer.wte.weight")  # (K, V, C)
-        one_hot = torch.zeros(K, cfg.vocab_size, N, device=idx.device, dtype=wte.dtype)
-        one_hot.scatter_(1, idx.view(K, 1, N), 1.0)  # embedding as a matmul: a cheap backward
-        x = torch.bmm(wte.transpose(1, 2), one_hot).view(K, cfg.n_embd, B, T)  # (K, C, B, T)
-        x = x + self.p("transformer.wpe.weight")[:, :T].transpose(1, 2)[:, :, None, :]
-        x = F.dropout(x.view(K, cfg.n_embd, N), cfg.dropout, self.training)  # (K, C, N)
+        one_hot = torch.zeros(K, N, cfg.vocab_size, device=idx.device, dtype=wte.dtype)
+        one_hot.scatter_(2, idx.view(K, N, 1), 1.0)  # embedding as a matmul: a cheap backward
+        x = torch.bmm(one_hot, wte).view(K, B, T, cfg.n_embd)
+        x = x + self.p("transformer.wpe.weight")[:, None, :T]
+        x = F.dropout(x.view(K, N, cfg.n_embd), cfg.dropout, self.training)  # (K, N, C)
         for i in range(cfg.n_layer):
             h = f"transformer.h.{i}"
             x = x + F.dropout(self._attention(self._ln(x, f"{h}.ln_1"), f"{h}.attn", B, T), cfg.dropout,
@@ -118,7 +118,9 @@ class EnsembleGPT(nn.Module):
             m = F.gelu(self._linear(self._ln(x, f"{h}.ln_2"), f"{h}.mlp.c_fc"))
             x = x + F.dropout(self._linear(m, f"{h}.mlp.c_proj"), cfg.dropout, self.training)
         x = self._ln(x, "transformer.ln_f")
-        logits = torch.bmm(wte, x)  # (K, V, N): the tied output projection
+        # (K, V, N): the tied output projection, vocabulary-major so that the loss's log-softmax reduces
+        # over a non-innermost dimension (several times faster on CPU than over a short innermost one)
+        logits = torch.bmm(wte, x.transpose(1, 2))
         losses = None
         if targets is not None:
             losses = F.cross_entropy(logits.float(), targets.view(K, N), reduction="none").mean(1)

@@ -189,17 +189,25 @@ def _checkpoint_step(run_dir: Path) -> int:
 
 
 def ensemble_size(rc: RunConfig) -> int:
-    """Members per ensemble on this machine. On a CPU, stacking pays while a step is small (fixed costs
-    dominate); past about 16k tokens per step a member costs what it costs alone, so stacking stops
-    (docs/BENCHMARKS.md). A GPU fills with up to 64 members."""
-    tokens = rc.train.batch_size * rc.model.block_size
+    """Members per ensemble on this machine. On a CPU, stacking pays while a member's activations are small
+    (a step's fixed costs dominate: n14 at batch 64, 8 members step 5x faster per member than one); once
+    one activation holds about 64k numbers (tokens x width: n14 at batch 441, n56 at 128) a member costs
+    what it costs alone or more, so stacking stops (docs/BENCHMARKS.md). A GPU fills with up to 64."""
     if resolve_device(rc.train.device).type == "cuda":
         return 64
-    return max(1, min(64, 16_384 // tokens))
+    elements = rc.train.batch_size * rc.model.block_size * rc.model.n_embd
+    return max(1, min(64, 65_536 // elements))
+
+
+def work(rc: RunConfig) -> int:
+    """A run's relative cost for scheduling: steps x tokens per step x layers x width (a step of these small
+    models costs about its activations' size, measured: docs/BENCHMARKS.md)."""
+    return rc.train.steps * rc.train.batch_size * rc.model.block_size * rc.model.n_layer * rc.model.n_embd
 
 
 def make_groups(specs: list[Spec], root: Path, max_k: int | None = None) -> list[list[Spec]]:
-    """Runs still to train, grouped by shape, schedule and resume step, in chunks of the ensemble size."""
+    """Runs still to train, grouped by shape, schedule and resume step, in chunks of the ensemble size,
+    the costliest group first."""
     buckets: dict[tuple[str, int], list[Spec]] = {}
     for name, rc in specs:
         run_dir = root / name
@@ -210,7 +218,8 @@ def make_groups(specs: list[Spec], root: Path, max_k: int | None = None) -> list
     for members in buckets.values():
         k = max_k or ensemble_size(members[0][1])
         groups += [members[i: i + k] for i in range(0, len(members), k)]
-    return groups
+    # longest first, so that a pool's or a cluster's last jobs are short ones
+    return sorted(groups, key=lambda g: sum(work(rc) for _, rc in g), reverse=True)
 
 
 def train_group_job(group: list[tuple[str, dict]], root: str) -> dict[str, dict]:
