@@ -13,7 +13,7 @@ import torch
 from .evaluate import eval_generator, evaluate
 from .model import GPT
 from .ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
-from .train import RunConfig, build_run_config, lr_at, make_batches, resolve_device
+from .train import RunConfig, build_run_config, configure_cpu, lr_at, make_batches, resolve_device
 
 # (task, preset, batch size or None for the paper's): mlt runs at a smaller batch on CPU, stated.
 STEP_CASES = [("arithmetic", "n14", None), ("arithmetic", "n28", None), ("arithmetic", "n56", None),
@@ -118,8 +118,7 @@ def time_eval(task: str, preset: str, device: torch.device, repeats: int = 3) ->
 def run_bench(device: str = "auto", threads: int = 1, steps: int = 50, compile: bool = True) -> dict:
     """Every figure of docs/BENCHMARKS.md. compile: also time the n14 step under torch.compile."""
     dev = resolve_device(device)
-    if dev.type == "cpu":
-        torch.set_num_threads(threads)
+    configure_cpu(dev, threads)  # as the trainer
     peak = matmul_peak_flops(dev)
     train = []
     for task, preset, batch in STEP_CASES:

@@ -11,7 +11,7 @@ from .evaluate import eval_generator, evaluate
 from .generate import sample_tokens
 from .model import GPT
 from .tasks import Task
-from .train import RunConfig, load_run_config, resolve_device
+from .train import RunConfig, configure_cpu, load_run_config, resolve_device
 
 WEIGHTS = {"final": store.MODEL, "best": store.BEST, "checkpoint": store.CHECKPOINT}
 
@@ -46,8 +46,7 @@ def eval_run(run_dir: Path, which: str = "final", device: str = "auto") -> dict:
     seed for that step, so the figures equal those the run logged."""
     rc, task, model, step = load_model(run_dir, which, device)
     cfg = rc.train
-    if model.transformer.wte.weight.device.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+    configure_cpu(model.transformer.wte.weight.device, cfg.threads)
     metrics = evaluate(model, task, n_samples=cfg.eval_samples, temperature=cfg.temperature,
                        top_k=cfg.top_k, generator=eval_generator(cfg.seed, step))
     return {"run": str(run_dir), "weights": which, "step": step, "task": rc.task, "model": rc.preset,

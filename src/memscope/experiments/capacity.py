@@ -28,7 +28,7 @@ from ..errors import MemscopeError
 from ..measure.capacity import convergence_step, dataset_memorization, fit_bits_per_param, plateau
 from ..measure.likelihood import gpt_logits_fn
 from ..tasks import make_task
-from ..train import RunConfig, build_run_config
+from ..train import RunConfig, build_run_config, configure_cpu
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,7 @@ def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> 
     from ..runs import load_model
     rc, task, model, step = load_model(run_dir, "final", device)
     dev = next(model.parameters()).device
-    if dev.type == "cpu":
-        torch.set_num_threads(rc.train.threads)
+    configure_cpu(dev, rc.train.threads)
     logits = gpt_logits_fn(model)
     mem = dataset_memorization(logits, task, dev)
     held = make_task("random-tokens", {**task.params(), "n_sequences": heldout_sequences,

@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from .. import store
 from ..errors import ConfigError
 from ..sweep import Spec, run_many
@@ -215,15 +213,14 @@ def claims(tables: dict) -> list[dict]:
 def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
     """Seconds the grid should take here, from a few timed steps of each distinct shape."""
     from ..bench import time_steps
-    from ..train import group_key, resolve_device
+    from ..train import configure_cpu, group_key, resolve_device
     by_shape: dict[str, float] = {}
     total = 0.0
     for _, rc in specs:
         key = group_key(rc)
         if key not in by_shape:
             dev = resolve_device(rc.train.device)
-            if dev.type == "cpu":
-                torch.set_num_threads(rc.train.threads)  # as the workers will
+            configure_cpu(dev, rc.train.threads)  # as the workers will
             overrides = {"batch_size": str(rc.train.batch_size)}
             s, _, _ = time_steps(rc.task, rc.preset, 1, dev, overrides, steps=5, warmup=3)
             by_shape[key] = s

@@ -19,8 +19,6 @@ import math
 import zlib
 from pathlib import Path
 
-import torch
-
 from .. import store
 from ..errors import MemscopeError
 
@@ -64,6 +62,7 @@ def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
     """Negative log2-likelihood of the text under a trained memscope run (see the module docstring)."""
     from .likelihood import gpt_logits_fn, sequence_nll_bits
     from ..runs import load_model
+    from ..train import configure_cpu
     rc, task, model, step = load_model(Path(run_dir), "final", device)
     vocab = task.vocab
     if "\n" in vocab.stoi:
@@ -71,8 +70,7 @@ def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
     else:
         ids, first_bits = vocab.encode(text), math.log2(len(vocab))
     dev = next(model.parameters()).device
-    if dev.type == "cpu":
-        torch.set_num_threads(rc.train.threads)
+    configure_cpu(dev, rc.train.threads)
     nll = sequence_nll_bits(gpt_logits_fn(model), [ids], rc.model.block_size, dev)
     return {"run": str(run_dir), "step": step, "bits": float(nll[0]) + first_bits}
 
