@@ -211,20 +211,24 @@ def claims(tables: dict) -> list[dict]:
 
 # ----------------------------------------------------------------------------- the recipe
 def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
-    """Seconds the grid should take here, from a few timed steps of each distinct shape."""
-    from ..bench import time_steps
+    """Seconds the grid should take here: 20 timed steps and one timed evaluation pass (the paper's
+    protocol) of each distinct shape, times each run's steps and evaluations, shared among the workers."""
+    from ..bench import time_eval, time_steps
     from ..train import configure_cpu, group_key, resolve_device
-    by_shape: dict[str, float] = {}
+    step_s: dict[str, float] = {}
+    eval_s: dict[tuple[str, str], float] = {}
     total = 0.0
     for _, rc in specs:
         key = group_key(rc)
-        if key not in by_shape:
-            dev = resolve_device(rc.train.device)
-            configure_cpu(dev, rc.train.threads)  # as the workers will
+        dev = resolve_device(rc.train.device)
+        configure_cpu(dev, rc.train.threads)  # as the workers will
+        if key not in step_s:
             overrides = {"batch_size": str(rc.train.batch_size)}
-            s, _, _ = time_steps(rc.task, rc.preset, 1, dev, overrides, steps=5, warmup=3)
-            by_shape[key] = s
-        total += by_shape[key] * rc.train.steps
+            step_s[key], _, _ = time_steps(rc.task, rc.preset, 1, dev, overrides, steps=20, warmup=5)
+        if (rc.task, rc.preset) not in eval_s:
+            eval_s[rc.task, rc.preset] = time_eval(rc.task, rc.preset, dev, repeats=1)["s_per_eval"]
+        n_evals = rc.train.steps // rc.train.eval_interval + 1
+        total += step_s[key] * rc.train.steps + eval_s[rc.task, rc.preset] * n_evals
     return total / (workers if executor != "local" else 1)
 
 
