@@ -190,9 +190,10 @@ def _checkpoint_step(run_dir: Path) -> int:
 
 def ensemble_size(rc: RunConfig) -> int:
     """Members per ensemble on this machine. On a CPU, stacking pays while a member's activations are small
-    (a step's fixed costs dominate: n14 at batch 64, 8 members step 5x faster per member than one); once
-    one activation holds about 64k numbers (tokens x width: n14 at batch 441, n56 at 128) a member costs
-    what it costs alone or more, so stacking stops (docs/BENCHMARKS.md). A GPU fills with up to 64."""
+    (a step's fixed costs dominate: n14 at batch 64, 16 members give 3.7x the model-steps per second of
+    one); once one activation holds about 64k numbers (tokens x width: n14 arithmetic at batch 441, n56 at
+    128) a member costs what it costs alone or more, so stacking stops (docs/BENCHMARKS.md). A GPU fills
+    with up to 64."""
     if resolve_device(rc.train.device).type == "cuda":
         return 64
     elements = rc.train.batch_size * rc.model.block_size * rc.model.n_embd

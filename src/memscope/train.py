@@ -111,8 +111,9 @@ def configure_cpu(device: torch.device, threads: int) -> None:
     small models' activations and gradients fill with denormals (softmax and GELU tails), which x86 cores
     handle in microcode: an n14 step slows from 8 to 15 ms over a 30,000-step run without the flush
     (docs/BENCHMARKS.md). Flushing changes only values below 1.2e-38 and is the same for every run, so
-    runs stay deterministic and members still equal their solo runs. The flag is per thread, which is
-    why workers keep one torch thread."""
+    runs stay deterministic and members still equal their solo runs. The flag lives in the calling
+    thread's MXCSR register: with threads > 1, OpenMP's other threads may keep computing with denormals
+    (one more reason sweep workers run one torch thread)."""
     if device.type == "cpu":
         torch.set_num_threads(threads)
         torch.set_flush_denormal(True)
