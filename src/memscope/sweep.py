@@ -188,6 +188,12 @@ def _checkpoint_step(run_dir: Path) -> int:
     return int(store.read_metadata(path).get("step", 0)) if path.is_file() else 0
 
 
+def activation_size(rc: RunConfig) -> int:
+    """Numbers in one activation of one member's step (tokens x width): what a step of these small models
+    costs on a CPU, more than its FLOPs (docs/BENCHMARKS.md)."""
+    return rc.train.batch_size * rc.model.block_size * rc.model.n_embd
+
+
 def ensemble_size(rc: RunConfig) -> int:
     """Members per ensemble on this machine. On a CPU, stacking pays while a member's activations are small
     (a step's fixed costs dominate: n14 at batch 64, 16 members give 3.7x the model-steps per second of
@@ -196,14 +202,12 @@ def ensemble_size(rc: RunConfig) -> int:
     with up to 64."""
     if resolve_device(rc.train.device).type == "cuda":
         return 64
-    elements = rc.train.batch_size * rc.model.block_size * rc.model.n_embd
-    return max(1, min(64, 65_536 // elements))
+    return max(1, min(64, 65_536 // activation_size(rc)))
 
 
 def work(rc: RunConfig) -> int:
-    """A run's relative cost for scheduling: steps x tokens per step x layers x width (a step of these small
-    models costs about its activations' size, measured: docs/BENCHMARKS.md)."""
-    return rc.train.steps * rc.train.batch_size * rc.model.block_size * rc.model.n_layer * rc.model.n_embd
+    """A run's relative cost for scheduling: steps x layers x the size of one activation."""
+    return rc.train.steps * rc.model.n_layer * activation_size(rc)
 
 
 def make_groups(specs: list[Spec], root: Path, max_k: int | None = None) -> list[list[Spec]]:
