@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from memscope.experiments import capacity as cap
+from memscope.studies.capacity import recipe as cap
 from memscope.measure.capacity import (ceiling_bits, convergence_step, dataset_memorization, fit_bits_per_param,
                                        plateau, sequence_ids, t975)
-from memscope.model import GPT
+from memscope.models.gpt import GPT
 from memscope.tasks import make_task
 from memscope.train import build_run_config
 
@@ -182,7 +182,7 @@ def test_capacity_recipe_end_to_end_and_rerun_skips_finished_runs(tmp_path):
 
 
 def cap_report_figures():
-    from memscope.experiments.capacity_report import FIGURES
+    from memscope.studies.capacity.report import FIGURES
     return FIGURES.values()
 
 

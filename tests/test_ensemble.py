@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from memscope.ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
+from memscope.models.ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from memscope.evaluate import eval_generator, evaluate
-from memscope.train import build_run_config, lr_at
+from memscope.train.loop import build_run_config, lr_at
 
 SEEDS = [1337, 1, 2]
 
@@ -77,7 +77,7 @@ def test_aligned_batches_start_at_sequence_starts():
 def test_ensemble_rejects_mixed_shapes():
     a = build_run_config("arithmetic", "n14").model
     b = build_run_config("arithmetic", "n28").model
-    from memscope.model import GPT
+    from memscope.models.gpt import GPT
     with pytest.raises(ValueError, match="share one ModelConfig"):
         EnsembleGPT(a, [GPT(a), GPT(b)])
 
@@ -95,7 +95,7 @@ def test_bf16_autocast_trains_close_to_fp32():
 
 def test_configure_cpu_flushes_denormals():
     """Training, evaluation and bench flush denormal floats on CPU (they slow a trained n14 step ~1.7x)."""
-    from memscope.train import configure_cpu
+    from memscope.runtime import configure_cpu
     try:
         torch.set_flush_denormal(False)
         denormal = torch.tensor([1e-39])

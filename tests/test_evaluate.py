@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from memscope.evaluate import evaluate, score_integer, score_line
-from memscope.generate import sample_tokens
+from memscope.models.generate import sample_tokens
 from memscope.tasks import make_task
 
 
@@ -99,8 +99,8 @@ def test_sampling_respects_top_k_and_temperature():
 
 
 def test_summary_selects_on_seen_accuracy_and_tracks_the_withheld_score():
-    from memscope.model import GPT
-    from memscope.train import build_run_config, summarize
+    from memscope.models.gpt import GPT
+    from memscope.train.loop import build_run_config, summarize
     rc = build_run_config("arithmetic", "n14")
 
     def rec(step, seen, held):

@@ -3,8 +3,8 @@ import torch
 
 from memscope.config import ModelConfig
 from memscope.errors import ConfigError
-from memscope.model import GPT
-from memscope.train import build_run_config, lr_at
+from memscope.models.gpt import GPT
+from memscope.train.loop import build_run_config, lr_at
 
 # ../shared/REFERENCE.md section 1: the paper's convention (all but the position embedding).
 PAPER_COUNTS = {

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from memscope.experiments.tbtt import PROFILES, build_specs, build_tables, claims, tables_markdown
+from memscope.studies.tbtt.recipe import PROFILES, build_specs, build_tables, claims, tables_markdown
 
 
 def _summary(best: dict, first_withheld=None, final_withheld=None):

@@ -11,9 +11,10 @@ import time
 import torch
 
 from .evaluate import eval_generator, evaluate
-from .model import GPT
-from .ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
-from .train import RunConfig, build_run_config, configure_cpu, lr_at, make_batches, resolve_device
+from .models.gpt import GPT
+from .models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
+from .runtime import configure_cpu, resolve_device
+from .train.loop import RunConfig, build_run_config, lr_at, make_batches
 
 # (task, preset, batch size or None for the paper's): mlt runs at a smaller batch on CPU, stated.
 STEP_CASES = [("arithmetic", "n14", None), ("arithmetic", "n28", None), ("arithmetic", "n56", None),

@@ -117,7 +117,7 @@ def cmd_audit(args) -> None:
 
 def cmd_sweep(args) -> None:
     from .sweep import run_grid
-    from .train import brief
+    from .train.loop import brief
     r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble)
     done = sum(1 for s in r["runs"].values() if s)
     text = "\n".join([f"sweep {r['name']}: {done} runs in {r['store']}"] + [
@@ -126,7 +126,7 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from .experiments.tbtt import reproduce, tables_markdown
+    from .studies.tbtt.recipe import reproduce, tables_markdown
     r = reproduce(args.profile, args.seeds, args.withheld, Path(args.out or f"runs/tbtt-{args.profile}"),
                   args.executor, args.workers, args.address)
     claims = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
@@ -143,7 +143,7 @@ def cmd_runs(args) -> None:
 
 
 def cmd_capacity(args) -> None:
-    from .experiments.capacity import format_capacity, get_profile, run_capacity, with_seeds
+    from .studies.capacity.recipe import format_capacity, get_profile, run_capacity, with_seeds
     profile = with_seeds(get_profile(args.profile), args.seeds)
     r = run_capacity(profile, args.precision, Path(args.out) if args.out else None, executor=args.executor,
                      workers=args.workers, address=args.address, device=args.device)

@@ -5,7 +5,7 @@ import re
 
 import torch
 
-from .generate import sample_tokens
+from .models.generate import sample_tokens
 from .tasks import Suite, Task
 
 _INTEGER = re.compile(r"\s*(-?\d+)")

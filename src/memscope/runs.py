@@ -8,10 +8,11 @@ import torch
 from . import store
 from .errors import MemscopeError
 from .evaluate import eval_generator, evaluate
-from .generate import sample_tokens
-from .model import GPT
+from .models.generate import sample_tokens
+from .models.gpt import GPT
 from .tasks import Task
-from .train import RunConfig, configure_cpu, load_run_config, resolve_device
+from .runtime import configure_cpu, resolve_device
+from .train import RunConfig, load_run_config
 
 WEIGHTS = {"final": store.MODEL, "best": store.BEST, "checkpoint": store.CHECKPOINT}
 

@@ -39,7 +39,8 @@ from tqdm import tqdm
 
 from . import store
 from .errors import ConfigError, MemscopeError
-from .train import RunConfig, build_run_config, group_key, resolve_device, train_group
+from .runtime import resolve_device
+from .train import RunConfig, build_run_config, group_key, train_group
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
     """Negative log2-likelihood of the text under a trained memscope run (see the module docstring)."""
     from .likelihood import gpt_logits_fn, sequence_nll_bits
     from ..runs import load_model
-    from ..train import configure_cpu
+    from ..runtime import configure_cpu
     rc, task, model, step = load_model(Path(run_dir), "final", device)
     vocab = task.vocab
     if "\n" in vocab.stoi:

@@ -23,9 +23,9 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from .config import ModelConfig, TrainConfig
-from .model import GPT, causal_mask
-from .store import model_tensors
+from ..config import ModelConfig, TrainConfig
+from .gpt import GPT, causal_mask
+from ..store import model_tensors
 
 
 class EnsembleGPT(nn.Module):

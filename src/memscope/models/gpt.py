@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 
 class LayerNorm(nn.Module):

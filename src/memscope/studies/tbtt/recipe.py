@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import store
-from ..errors import ConfigError
-from ..sweep import Spec, run_many
-from ..train import build_run_config
+from ... import store
+from ...errors import ConfigError
+from ...sweep import Spec, run_many
+from ...train import build_run_config
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,9 @@ def claims(tables: dict) -> list[dict]:
 def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
     """Seconds the grid should take here: 20 timed steps and one timed evaluation pass (the paper's
     protocol) of each distinct shape, times each run's steps and evaluations, shared among the workers."""
-    from ..bench import time_eval, time_steps
-    from ..train import configure_cpu, group_key, resolve_device
+    from ...bench import time_eval, time_steps
+    from ...runtime import configure_cpu, resolve_device
+    from ...train import group_key
     step_s: dict[str, float] = {}
     eval_s: dict[tuple[str, str], float] = {}
     total = 0.0
@@ -236,7 +237,7 @@ def reproduce(profile_name: str = "quick", seeds: int | None = None, withheld: s
               out: Path = Path("runs/tbtt"), executor: str = "pool", workers: int | None = None,
               address: str | None = None) -> dict:
     """Train what is missing, then write tables (Markdown, JSON), figures and report.html into out."""
-    from .tbtt_report import write_outputs
+    from .report import write_outputs
     profile = get_profile(profile_name)
     seeds = profile.seeds if seeds is None else seeds
     if seeds < 1:

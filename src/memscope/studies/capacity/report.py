@@ -10,7 +10,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .. import report, store
+from ... import report, store
 
 FIGURES = {"memorized": "fig_memorized_bits.png", "capacity": "fig_capacity_vs_params.png",
            "double_descent": "fig_double_descent.png"}

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import store
-from .errors import MemscopeError
-from .lm import LanguageModel, load_lm
-from .measure import exposure, extraction, membership, memorization
+from .. import store
+from ..errors import MemscopeError
+from ..models.lm import LanguageModel, load_lm
+from ..measure import exposure, extraction, membership, memorization
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ def _top(samples: list[dict], n: int = TOP_SAMPLES) -> list[dict]:
 # ------------------------------------------------------------------------------------------ outputs
 def write_audit(result: AuditResult, out_dir: Path) -> dict:
     """audit.json (the summary), samples.jsonl (one row per sample) and report.html in out_dir."""
-    from .audit_report import render_report
+    from .report import render_report
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise MemscopeError(f"--out {out_dir} is a file, not a directory")

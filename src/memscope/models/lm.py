@@ -14,10 +14,10 @@ from typing import Callable
 
 import torch
 
-from . import store
-from .errors import MemscopeError
-from .measure.extraction import greedy_continue
-from .measure.likelihood import LogitsFn, gpt_logits_fn, sequence_nll_bits, token_nll_bits
+from .. import store
+from ..errors import MemscopeError
+from ..measure.extraction import greedy_continue
+from ..measure.likelihood import LogitsFn, gpt_logits_fn, sequence_nll_bits, token_nll_bits
 
 MEMSCOPE_BOS = "\n"
 
@@ -85,7 +85,7 @@ def load_lm(path: Path, device: str = "auto", batch_size: int | None = None) -> 
 
 
 def _memscope_lm(path: Path, device: str, batch_size: int) -> LanguageModel:
-    from .runs import load_model
+    from ..runs import load_model
     _, task, model, _ = load_model(path, "final", device)
     vocab = task.vocab
     if MEMSCOPE_BOS not in vocab.stoi:

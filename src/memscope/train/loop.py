@@ -13,13 +13,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import store
-from .config import ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict
-from .errors import ConfigError, MemscopeError
-from .evaluate import eval_generator, evaluate
-from .ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
-from .model import GPT
-from .tasks import Task, get_task_class, make_task
+from .. import store
+from ..config import ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict
+from ..errors import ConfigError, MemscopeError
+from ..evaluate import eval_generator, evaluate
+from ..models.ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
+from ..models.gpt import GPT
+from ..runtime import configure_cpu, resolve_device
+from ..tasks import Task, get_task_class, make_task
 
 log = logging.getLogger(__name__)
 
@@ -96,27 +97,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.min_lr
     ratio = (step - cfg.warmup_steps) / (cfg.lr_decay_steps - cfg.warmup_steps)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.learning_rate - cfg.min_lr)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} asked for, but this torch has no CUDA device")
-    return torch.device(name)
-
-
-def configure_cpu(device: torch.device, threads: int) -> None:
-    """On a CPU: `threads` torch threads, and denormal floats flushed to zero. As training proceeds, these
-    small models' activations and gradients fill with denormals (softmax and GELU tails), which x86 cores
-    handle in microcode: an n14 step slows from 8 to 15 ms over a 30,000-step run without the flush
-    (docs/BENCHMARKS.md). Flushing changes only values below 1.2e-38 and is the same for every run, so
-    runs stay deterministic and members still equal their solo runs. The flag lives in the calling
-    thread's MXCSR register: with threads > 1, OpenMP's other threads may keep computing with denormals
-    (one more reason sweep workers run one torch thread)."""
-    if device.type == "cpu":
-        torch.set_num_threads(threads)
-        torch.set_flush_denormal(True)
 
 
 def _same_config(old: RunConfig, new: RunConfig) -> list[str]:

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import torch
 
-from .. import store
-from ..errors import MemscopeError
-from ..measure.capacity import convergence_step, dataset_memorization, fit_bits_per_param, plateau
-from ..measure.likelihood import gpt_logits_fn
-from ..tasks import make_task
-from ..train import RunConfig, build_run_config, configure_cpu
+from ... import store
+from ...errors import MemscopeError
+from ...measure.capacity import convergence_step, dataset_memorization, fit_bits_per_param, plateau
+from ...measure.likelihood import gpt_logits_fn
+from ...tasks import make_task
+from ...runtime import configure_cpu
+from ...train import RunConfig, build_run_config
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def run_config(p: CapacityProfile, n_embd: int, n_sequences: int, seed: int, pre
 
 
 def n_params(rc: RunConfig, convention: str) -> int:
-    from ..model import GPT
+    from ...models.gpt import GPT
     with torch.device("meta"):  # shapes only
         return GPT(rc.model).count_params(convention)
 
@@ -180,7 +181,7 @@ def train_all(specs: list[tuple[str, RunConfig]], runs_dir: Path, executor: str 
     if run_many is not None:
         return run_many(specs, runs_dir, executor=executor, workers=workers, address=address)
     # FALLBACK until memscope.sweep exists: one run after another in this process (resume skips done ones).
-    from ..train import train
+    from ...train import train
     if executor != "local":
         raise MemscopeError(f"executor {executor!r} needs memscope.sweep; only 'local' works without it")
     return {name: train(rc, runs_dir / name, resume=True) for name, rc in specs}
@@ -189,7 +190,7 @@ def train_all(specs: list[tuple[str, RunConfig]], runs_dir: Path, executor: str 
 # ----------------------------------------------------------------------------- measuring stored runs
 def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> dict:
     """One run's record: memorized bits on its training set, train and held-out loss, convergence."""
-    from ..runs import load_model
+    from ...runs import load_model
     rc, task, model, step = load_model(run_dir, "final", device)
     dev = next(model.parameters()).device
     configure_cpu(dev, rc.train.threads)
@@ -291,7 +292,7 @@ def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | 
                  executor: str = "local", workers: int | None = None, address: str | None = None,
                  device: str = "auto") -> dict:
     """Train what is missing, measure every run, fit, and write results.json + the report in `out`."""
-    from .capacity_report import write_report
+    from .report import write_report
     if precision not in ("fp32", "bf16"):
         raise MemscopeError(f"--precision {precision!r} must be fp32 or bf16")
     out = Path(out) if out is not None else default_out(profile, precision)

@@ -7,7 +7,7 @@ import html
 import numpy as np
 from matplotlib.figure import Figure
 
-from .report import figure_to_data_uri, html_page, img, table
+from ..report import figure_to_data_uri, html_page, img, table
 
 EXAMPLES = 10
 

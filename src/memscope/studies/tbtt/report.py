@@ -4,9 +4,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .. import store
-from ..report import figure_to_data_uri, img, write_page
-from .tbtt import COLUMNS, PUBLISHED, TABLE_OF_TASK, TASKS, tables_markdown
+from ... import store
+from ...report import figure_to_data_uri, img, write_page
+from .recipe import COLUMNS, PUBLISHED, TABLE_OF_TASK, TASKS, tables_markdown
 
 # Panels of each task's grid figure: (metrics.jsonl key, title, y label).
 PANELS = {

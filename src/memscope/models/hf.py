@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import MemscopeError
+from ..errors import MemscopeError
 from .lm import LanguageModel
-from .train import resolve_device
+from ..runtime import resolve_device
 
 _CONTEXT_FIELDS = ("n_positions", "max_position_embeddings", "n_ctx", "seq_length")
 

@@ -1,1 +1,0 @@
-"""Experiment recipes: build many RunConfigs, hand them to the sweep runner, read the runs back."""

@@ -1,0 +1,1 @@
+"""Studies: one package per study (recipe, tables, report)."""
