@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from memscope.models.ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
+from memscope.models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from memscope.evaluate import eval_generator, evaluate
-from memscope.train.loop import build_run_config, lr_at
+from memscope.runconfig import build_run_config
+from memscope.train.loop import lr_at, make_batches
 
 SEEDS = [1337, 1, 2]
 
@@ -11,14 +12,12 @@ SEEDS = [1337, 1, 2]
 def _train(seeds, steps, overrides=None):
     """An ensemble of the paper's n14 on arithmetic (batch 882, warmup 2000), one member per seed."""
     torch.set_num_threads(1)
-    rc = build_run_config("arithmetic", "n14", overrides or {})
-    task = rc.make_task()
-    data = torch.tensor(task.vocab.encode(task.text))
+    rcs = [build_run_config("arithmetic", "n14", {**(overrides or {}), "seed": str(s)}) for s in seeds]
+    rc, task = rcs[0], rcs[0].make_task()
     model = EnsembleGPT.from_seeds(rc.model, seeds)
     opt = make_ensemble_optimizer(model, rc.train)
-    batches = EnsembleBatches([data] * len(seeds), rc.model.block_size, rc.train.batch_size,
-                              [torch.Generator().manual_seed(s) for s in seeds])
-    losses = torch.stack([ensemble_step(model, model, opt, batches, rc.train, lr_at(s, rc.train))
+    batches = make_batches(rcs, torch.device("cpu"))
+    losses = torch.stack([ensemble_step(model, model, opt, *batches.next(s), rc.train, lr_at(s, rc.train))
                           for s in range(steps)])  # (steps, K)
     return task, model, losses
 
@@ -53,23 +52,21 @@ def test_engine_forward_equals_gpt_forward():
 
 
 def test_members_may_train_on_different_texts():
-    rc = build_run_config("arithmetic", "n14")
-    texts = [rc.make_task(), build_run_config("arithmetic", "n14", {"withheld": "1,2;3,4"}).make_task()]
+    rcs = [build_run_config("arithmetic", "n14", {"batch_size": "32", "seed": "0", **w})
+           for w in ({}, {"withheld": "1,2;3,4"})]
+    texts = [rc.make_task() for rc in rcs]
     data = [torch.tensor(t.vocab.encode(t.text)) for t in texts]
     assert len(data[0]) != len(data[1])
-    batches = EnsembleBatches(data, 9, 32, [torch.Generator().manual_seed(0) for _ in data])
-    x, y = batches.next()
+    x, y = make_batches(rcs, torch.device("cpu")).next(0)
     assert x.shape == y.shape == (2, 32, 9)
     solo_ix = torch.randint(len(data[1]) - 9, (32,), generator=torch.Generator().manual_seed(0))
     assert torch.equal(x[1], data[1][solo_ix[:, None] + torch.arange(9)])
 
 
 def test_aligned_batches_start_at_sequence_starts():
-    task = build_run_config("random-tokens", "n14", {"n_sequences": "20", "length": "6"}).make_task()
-    data = torch.tensor(task.vocab.encode(task.text))
-    batches = EnsembleBatches([data], task.block_size, 50, [torch.Generator().manual_seed(0)],
-                              [task.window_starts()])
-    x, y = batches.next()
+    rc = build_run_config("random-tokens", "n14", {"n_sequences": "20", "length": "6", "batch_size": "50"})
+    task = rc.make_task()
+    x, y = make_batches([rc], torch.device("cpu")).next(0)
     bos = task.vocab.stoi["\n"]
     assert (x[0, :, 0] == bos).all() and (y[0, :, -1] == bos).all() and not (x[0, :, 1:] == bos).any()
 

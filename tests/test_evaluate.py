@@ -100,8 +100,11 @@ def test_sampling_respects_top_k_and_temperature():
 
 def test_summary_selects_on_seen_accuracy_and_tracks_the_withheld_score():
     from memscope.models.gpt import GPT
-    from memscope.train.loop import build_run_config, summarize
+    from memscope.runconfig import build_run_config
+    from memscope.train.callbacks import make_callbacks
+    from memscope.train.summary import summarize
     rc = build_run_config("arithmetic", "n14")
+    callbacks = make_callbacks(rc)
 
     def rec(step, seen, held):
         return {"step": step, "train_loss": 1.0, "add_acc": seen, "sub_acc": seen, "combined_acc": seen,
@@ -109,12 +112,12 @@ def test_summary_selects_on_seen_accuracy_and_tracks_the_withheld_score():
 
     history = [rec(0, 0.0, 0), rec(250, 0.9, 40), rec(500, 1.0, 0), rec(750, 1.0, 40), rec(1000, 0.99, 40),
                rec(1250, 0.98, 40)]
-    s = summarize(rc, history, GPT(rc.model), 12.0, torch.device("cpu"))
+    s = summarize(rc, history, GPT(rc.model), callbacks, 12.0, torch.device("cpu"))
     assert s["best"]["step"] == 750  # highest seen accuracy, latest among equals; withheld never consulted
     assert s["first_withheld_step"] == 250
     assert s["withheld_perfect_from"] == 750
     assert s["withheld_perfect_share"] == pytest.approx(4 / 6)
     assert s["withheld_correct"] == 40 and s["n_evals"] == 6
     history[-1] = rec(1250, 0.98, 30)
-    s = summarize(rc, history, GPT(rc.model), 12.0, torch.device("cpu"))
+    s = summarize(rc, history, GPT(rc.model), callbacks, 12.0, torch.device("cpu"))
     assert s["withheld_perfect_from"] is None and s["withheld_correct"] == 30

@@ -4,7 +4,8 @@ import torch
 from memscope.config import ModelConfig
 from memscope.errors import ConfigError
 from memscope.models.gpt import GPT
-from memscope.train.loop import build_run_config, lr_at
+from memscope.runconfig import build_run_config
+from memscope.train.loop import lr_at
 
 # ../shared/REFERENCE.md section 1: the paper's convention (all but the position embedding).
 PAPER_COUNTS = {

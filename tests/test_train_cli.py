@@ -33,7 +33,7 @@ def test_train_writes_a_complete_run_directory(tiny_run):
     assert not any(n.endswith(".tmp") for n in names)
     summary = json.loads((tiny_run / "summary.json").read_text())
     for key in ("n_params", "steps", "add_acc", "sub_acc", "withheld_correct", "withheld_total",
-                "first_withheld_step", "facts_acc", "combined_acc", "wall_s"):
+                "first_withheld_step", "combined_acc", "seen_acc", "wall_s"):
         assert key in summary
     assert summary["n_params"] == 1456 and summary["steps"] == 60 and summary["withheld_total"] == 8
     assert [r["step"] for r in _records(tiny_run)] == [0, 20, 40, 60]

@@ -14,7 +14,8 @@ from .evaluate import eval_generator, evaluate
 from .models.gpt import GPT
 from .models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from .runtime import configure_cpu, resolve_device
-from .train.loop import RunConfig, build_run_config, lr_at, make_batches
+from .runconfig import RunConfig, build_run_config
+from .train.loop import lr_at, make_batches
 
 # (task, preset, batch size or None for the paper's): mlt runs at a smaller batch on CPU, stated.
 STEP_CASES = [("arithmetic", "n14", None), ("arithmetic", "n28", None), ("arithmetic", "n56", None),
@@ -56,7 +57,7 @@ def _sync(device: torch.device) -> None:
 def _group(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str]):
     """K members of one shape (seeds 0..K-1) with their optimiser and batches, as the trainer builds them."""
     rcs = [build_run_config(task, preset, {**overrides, "seed": str(s)}) for s in range(k)]
-    batches = make_batches(rcs, [rc.make_task() for rc in rcs], device)
+    batches = make_batches(rcs, device)
     model = EnsembleGPT.from_seeds(rcs[0].model, [rc.train.seed for rc in rcs]).to(device)
     return rcs[0], model, make_ensemble_optimizer(model, rcs[0].train), batches
 
@@ -67,11 +68,12 @@ def time_steps(task: str, preset: str, k: int, device: torch.device, overrides: 
     forward = torch.compile(model) if compile else model
     model.train()
     for i in range(warmup):
-        ensemble_step(model, forward, opt, batches, rc.train, lr_at(i, rc.train))
+        ensemble_step(model, forward, opt, *batches.next(i), rc.train, lr_at(i, rc.train), batches.masked)
     _sync(device)
     t0 = time.perf_counter()
     for i in range(steps):
-        ensemble_step(model, forward, opt, batches, rc.train, lr_at(warmup + i, rc.train))
+        ensemble_step(model, forward, opt, *batches.next(warmup + i), rc.train, lr_at(warmup + i, rc.train),
+                      batches.masked)
     _sync(device)
     return (time.perf_counter() - t0) / steps, rc, model
 

@@ -6,6 +6,8 @@ command line (`key=value`) are parsed by the field's annotation, never evaluated
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
 import typing
 from dataclasses import dataclass, fields
 
@@ -17,6 +19,11 @@ def _positive(obj, *names: str) -> None:
         value = getattr(obj, name)
         if value <= 0:
             raise ConfigError(f"{name}={value} must be positive")
+
+
+POS_ENCODINGS = ("learned", "none")
+SAMPLERS = ("windows", "aligned", "epochs")
+BUILTIN_CALLBACKS = ("protocol", "best", "early_stop")
 
 
 @dataclass(frozen=True)
@@ -38,11 +45,15 @@ class ModelConfig:
     vocab_size: int = 17
     """Tokens; set from the task."""
     block_size: int = 9
-    """Context length; set from the task."""
+    """Context length of the model; set from the task (the training window may be shorter: train.window)."""
+    pos_encoding: str = "learned"
+    """learned (GPT-2's position embedding, the paper's) or none (NoPE: the causal mask alone tells order)."""
 
     def __post_init__(self):
         check_types(self)
         _positive(self, "n_layer", "n_head", "n_embd", "mlp_expansion", "vocab_size", "block_size")
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ConfigError(f"pos_encoding={self.pos_encoding!r} must be one of {', '.join(POS_ENCODINGS)}")
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
@@ -89,9 +100,31 @@ class TrainConfig:
     improving on its best by the fraction stop_rel_tol, stop. 0 trains all `steps`."""
     stop_rel_tol: float = 0.01
     """Relative training-loss improvement that counts as progress for stop_patience."""
+    sampler: str | None = None
+    """Data order: windows (random contiguous windows, nanoGPT's and the paper's), aligned (one line per row
+    after its BOS, drawn at random), epochs (every training line once per epoch in a seeded shuffle, one line
+    per row: exact exposure counts). None: the task's own (aligned for line tasks such as random-tokens)."""
+    epochs: int | None = None
+    """Length in epochs (epochs sampler) instead of `steps`."""
+    window: int | None = None
+    """Tokens per training window; None: the model's block_size (a longer context than the training
+    window tests length generalization)."""
+    best_metric: str = "seen_acc"
+    """Figure that picks best.safetensors (highest wins, the latest among equals): never a withheld one."""
+    callbacks: tuple[str, ...] = BUILTIN_CALLBACKS
+    """What runs at each evaluation, in order (train/callbacks.py): protocol (the tasks' evaluation),
+    best (best checkpoint on best_metric), early_stop (stop_patience), and monitors such as weight_norm."""
 
     def __post_init__(self):
         check_types(self)
+        if self.sampler is not None and self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler={self.sampler!r} must be one of {', '.join(SAMPLERS)}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"epochs={self.epochs} must be positive")
+        if self.epochs is not None and self.sampler != "epochs":
+            raise ConfigError("epochs= sets the length of an epochs run: add sampler=epochs")
+        if self.window is not None and self.window <= 0:
+            raise ConfigError(f"window={self.window} must be positive")
         _positive(self, "steps", "batch_size", "learning_rate", "eval_interval", "eval_samples",
                   "temperature", "top_k", "threads")
         for name in ("min_lr", "warmup_steps", "lr_decay_steps", "weight_decay", "grad_clip", "seed"):
@@ -152,6 +185,11 @@ _FALSE = {"0", "false", "no", "off"}
 def parse_value(annotation, raw, name: str):
     """Turn a command-line string or a JSON value into the annotated type; never evaluates code."""
     origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation):
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none")):
+            return None
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return parse_value(inner, raw, name)
     try:
         if annotation is bool:
             if isinstance(raw, bool):

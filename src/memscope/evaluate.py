@@ -40,11 +40,12 @@ def eval_generator(seed: int, step: int) -> torch.Generator:
 
 
 def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: int | None,
-             generator: torch.Generator, suites: list[Suite] | None = None) -> dict:
+             generator: torch.Generator, suites: list[Suite] | None = None, vocab=None) -> dict:
     """Accuracy per suite (`<name>_acc` over all its prompts, withheld ones included, as the paper's grid),
     `seen_acc` over non-withheld prompts only (the one safe for checkpoint selection), `combined_acc`
-    over all samples, and the withheld score as correct samples out of n_samples x withheld prompts."""
-    vocab = task.vocab
+    over all samples, and the withheld score as correct samples out of n_samples x withheld prompts.
+    vocab: the model's (a run with several tasks has their union); default the task's own."""
+    vocab = task.vocab if vocab is None else vocab
     suites = task.eval_suites() if suites is None else suites
     metrics: dict = {}
     correct_all = total_all = seen_correct = seen_total = held_correct = held_total = 0

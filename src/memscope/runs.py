@@ -12,7 +12,7 @@ from .models.generate import sample_tokens
 from .models.gpt import GPT
 from .tasks import Task
 from .runtime import configure_cpu, resolve_device
-from .train import RunConfig, load_run_config
+from .runconfig import RunConfig, load_run_config
 
 WEIGHTS = {"final": store.MODEL, "best": store.BEST, "checkpoint": store.CHECKPOINT}
 

@@ -99,9 +99,9 @@ class EnsembleGPT(nn.Module):
         y = y.view(K, B, nh, T, hs).transpose(2, 3).reshape(K, B * T, C)
         return self._linear(y, f"{name}.c_proj")
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, masked: bool = False):
         """idx, targets: (K, B, T) token ids. Returns logits (K, V, B*T) and the per-member mean losses
-        (K,) (None without targets)."""
+        (K,) (None without targets). masked: targets hold -100 where a token is not trained on."""
         cfg = self.config
         K, B, T = idx.shape
         N = B * T
@@ -109,7 +109,8 @@ class EnsembleGPT(nn.Module):
         one_hot = torch.zeros(K, N, cfg.vocab_size, device=idx.device, dtype=wte.dtype)
         one_hot.scatter_(2, idx.view(K, N, 1), 1.0)  # embedding as a matmul: a cheap backward
         x = torch.bmm(one_hot, wte).view(K, B, T, cfg.n_embd)
-        x = x + self.p("transformer.wpe.weight")[:, None, :T]
+        if cfg.pos_encoding == "learned":
+            x = x + self.p("transformer.wpe.weight")[:, None, :T]
         x = F.dropout(x.view(K, N, cfg.n_embd), cfg.dropout, self.training)  # (K, N, C)
         for i in range(cfg.n_layer):
             h = f"transformer.h.{i}"
@@ -123,7 +124,11 @@ class EnsembleGPT(nn.Module):
         logits = torch.bmm(wte, x.transpose(1, 2))
         losses = None
         if targets is not None:
-            losses = F.cross_entropy(logits.float(), targets.view(K, N), reduction="none").mean(1)
+            nll = F.cross_entropy(logits.float(), targets.view(K, N), reduction="none")  # (K, N)
+            if masked:  # mean over the targets that count (-100 ones are skipped and give 0)
+                losses = nll.sum(1) / (targets.view(K, N) != -100).sum(1).clamp(min=1)
+            else:
+                losses = nll.mean(1)
         return logits, losses
 
 
@@ -147,48 +152,17 @@ def clip_per_member(params: list[torch.Tensor], max_norm: float) -> torch.Tensor
     return norms
 
 
-class EnsembleBatches:
-    """Member k draws its windows with its own generator from its own text (texts may differ in length),
-    exactly as a single run's draw: B start offsets uniform over the text (nanoGPT's), or over `starts`
-    for an aligned task."""
-
-    def __init__(self, texts: list[torch.Tensor], block_size: int, batch_size: int,
-                 generators: list[torch.Generator], starts: list[list[int] | None] | None = None):
-        device = texts[0].device
-        self.lengths = [len(t) for t in texts]
-        self.data = torch.zeros(len(texts), max(self.lengths), dtype=torch.long, device=device)
-        for k, t in enumerate(texts):
-            self.data[k, : len(t)] = t
-        self.block_size, self.batch_size, self.generators = block_size, batch_size, generators
-        self.starts = [None if s is None else torch.tensor(s, dtype=torch.long, device=device)
-                       for s in (starts or [None] * len(texts))]
-        self.offsets = torch.arange(block_size, device=device)
-        self.rows = torch.arange(len(texts), device=device)[:, None, None]
-
-    def _draw(self, k: int) -> torch.Tensor:
-        g, starts = self.generators[k], self.starts[k]
-        high = self.lengths[k] - self.block_size if starts is None else len(starts)
-        ix = torch.randint(high, (self.batch_size,), generator=g, device=self.data.device)
-        return ix if starts is None else starts[ix]
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ix = torch.stack([self._draw(k) for k in range(len(self.generators))])  # (K, B)
-        pos = ix[:, :, None] + self.offsets  # (K, B, T)
-        return self.data[self.rows, pos], self.data[self.rows, pos + 1]
-
-
-def ensemble_step(model: EnsembleGPT, forward, optimizer, batches: EnsembleBatches, cfg: TrainConfig,
-                  lr: float) -> torch.Tensor:
-    """One AdamW update of every member at learning rate lr; returns the detached (K,) batch losses.
-    forward: the model or its torch.compile'd wrapper."""
+def ensemble_step(model: EnsembleGPT, forward, optimizer, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+                  lr: float, masked: bool = False) -> torch.Tensor:
+    """One AdamW update of every member on the batch x, y (K, B, T) at learning rate lr; returns the detached
+    (K,) batch losses. forward: the model or its torch.compile'd wrapper; masked: y holds -100 targets."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    x, y = batches.next()
     if cfg.precision == "bf16":
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            _, losses = forward(x, y)
+            _, losses = forward(x, y, masked)
     else:
-        _, losses = forward(x, y)
+        _, losses = forward(x, y, masked)
     losses.sum().backward()  # members share no parameters: each gets its own gradient
     if cfg.grad_clip > 0:
         clip_per_member(list(model.params.values()), cfg.grad_clip)

@@ -1,4 +1,5 @@
-"""A GPT language model in the style of nanoGPT: pre-LN blocks, GELU MLP, learned positions, tied embeddings.
+"""A GPT language model in the style of nanoGPT: pre-LN blocks, GELU MLP, learned positions (or none: NoPE),
+tied embeddings.
 
 The paper's models (Too Big to Think) are this architecture at widths 14-384 with no biases.
 """
@@ -99,7 +100,7 @@ class GPT(nn.Module):
         self.config = cfg
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),
-            wpe=nn.Embedding(cfg.block_size, cfg.n_embd),
+            wpe=nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.pos_encoding == "learned" else None,
             drop=nn.Dropout(cfg.dropout),
             h=nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)]),
             ln_f=LayerNorm(cfg.n_embd, bias=cfg.bias),
@@ -131,7 +132,7 @@ class GPT(nn.Module):
         non_embedding: neither the token nor the position embedding.
         """
         total = sum(p.numel() for p in self.parameters())
-        wpe = self.transformer.wpe.weight.numel()
+        wpe = self.transformer.wpe.weight.numel() if self.transformer.wpe is not None else 0
         if convention == "total":
             return total
         if convention == "paper":
@@ -145,8 +146,10 @@ class GPT(nn.Module):
         B, T = idx.size()
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
-        pos = torch.arange(T, dtype=torch.long, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        if self.transformer.wpe is not None:  # NoPE: order comes from the causal mask alone
+            x = x + self.transformer.wpe(torch.arange(T, dtype=torch.long, device=idx.device))
+        x = self.transformer.drop(x)
         for block in self.transformer.h:
             x = block(x)
         x = self.transformer.ln_f(x)
@@ -155,5 +158,6 @@ class GPT(nn.Module):
         logits = self.lm_head(x)  # (B, T, V)
         loss = None
         if targets is not None:
+            # targets -100 (masked prompt tokens, padding) are skipped: cross-entropy's ignore_index
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss

@@ -26,6 +26,9 @@ class Arithmetic(Task):
     operators: str = "+-"
     shuffle_seed: int = 0
     """Seed of the one shuffle of the training lines."""
+    mask_prompt: bool = False
+    """Train on the answers only: `<a+b=` is excluded from the loss (minGPT's adder); the paper trains on
+    every character."""
 
     def __post_init__(self):
         check_types(self)
@@ -57,6 +60,12 @@ class Arithmetic(Task):
                  for op, a, b, c in self.equations() if not self.is_withheld(a, b)]
         random.Random(self.shuffle_seed).shuffle(lines)
         return lines
+
+    def line_loss_mask(self, line: str) -> list[bool] | None:
+        if not self.mask_prompt or not line.startswith("<"):
+            return None
+        prompt = line.index("=") + 1
+        return [False] * prompt + [True] * (len(line) - prompt)
 
     def eval_suites(self) -> list[Suite]:
         suites = []

@@ -56,6 +56,11 @@ class Task:
     def vocab(self) -> Vocab:
         return Vocab.from_text(self.text)
 
+    def line_loss_mask(self, line: str) -> list[bool] | None:
+        """Which characters of a training line count as targets of the loss (None: all of them). A task
+        that masks its prompts returns False for the prompt's characters (minGPT's adder convention)."""
+        return None
+
     def window_starts(self) -> list[int] | None:
         """Offsets where an aligned task's training windows start (None: anywhere)."""
         return None

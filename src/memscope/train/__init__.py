@@ -1,2 +1,5 @@
 """The trainer: one run or a group of runs trained together, with callbacks, samplers and phases."""
-from .loop import RunConfig, build_run_config, group_key, load_run_config, train, train_group  # noqa: F401
+from ..runconfig import RunConfig, build_run_config, load_run_config
+from .loop import group_key, train, train_group
+
+__all__ = ["RunConfig", "build_run_config", "group_key", "load_run_config", "train", "train_group"]

@@ -1,4 +1,11 @@
-"""Train one model on one task: the paper's schedule, evaluations, checkpoints and exact resume."""
+"""The training loop: runs of one group trained at once through their phases, with callbacks at each
+evaluation, checkpoints, and exact resume.
+
+A single run is the group of one. Every eval_interval steps, and at the end of every phase, each run is
+evaluated by its callbacks (train/callbacks.py), logged in metrics.jsonl and checkpointed; with resume,
+runs continue from their checkpoints (anywhere inside any phase) and end with the figures and weights of
+an uninterrupted run (CPU, same seeds).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -7,86 +14,28 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from .. import store
-from ..config import ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict
-from ..errors import ConfigError, MemscopeError
-from ..evaluate import eval_generator, evaluate
-from ..models.ensemble import EnsembleBatches, EnsembleGPT, ensemble_step, make_ensemble_optimizer
-from ..models.gpt import GPT
+from ..config import TrainConfig, to_dict
+from ..data.phases import PhasePlan, phase_plan, plan_signature
+from ..data.samplers import PhaseBatches, make_source
+from ..errors import MemscopeError
+from ..models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
+from ..runconfig import RunConfig, build_run_config, load_run_config, same_config
 from ..runtime import configure_cpu, resolve_device
-from ..tasks import Task, get_task_class, make_task
+from .callbacks import EvalContext, make_callbacks
+from .checkpoint import load_checkpoints, save_checkpoint
+from .summary import brief, summarize
+
+__all__ = ["RunConfig", "build_run_config", "load_run_config", "train", "train_group", "group_key", "lr_at",
+           "brief", "make_batches"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything needed to rebuild a run; written as the run directory's config.json."""
-
-    task: str
-    task_params: dict
-    model: ModelConfig
-    train: TrainConfig
-    preset: str | None = None
-
-    def to_dict(self) -> dict:
-        return {"task": self.task, "task_params": self.task_params, "preset": self.preset,
-                "model": to_dict(self.model), "train": to_dict(self.train)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        try:
-            task = make_task(d["task"], d.get("task_params") or {})
-            return cls(task=task.name, task_params=task.params(),
-                       model=from_dict(ModelConfig, d["model"], "model"),
-                       train=from_dict(TrainConfig, d["train"], "train"), preset=d.get("preset"))
-        except (KeyError, TypeError, AttributeError) as e:
-            raise MemscopeError(f"config is missing or malforms {e}") from None
-
-    def make_task(self) -> Task:
-        return make_task(self.task, self.task_params)
-
-
-def build_run_config(task: str, preset: str, overrides: dict[str, str] | None = None) -> RunConfig:
-    """Task defaults < preset < overrides. Override keys are `field`, or `task.field`, `model.field`,
-    `train.field` where a bare name is ambiguous. Values are text parsed by each field's type."""
-    task_cls = get_task_class(task)
-    chosen = get_preset(preset)
-    owners = {"task": set(field_types(task_cls)), "model": set(field_types(ModelConfig)),
-              "train": set(field_types(TrainConfig))}
-    groups: dict[str, dict] = {g: {} for g in owners}
-    for key, value in (overrides or {}).items():
-        group, _, name = key.rpartition(".")
-        if group:
-            if group not in owners or name not in owners[group]:
-                raise ConfigError(f"unknown setting {key!r}")
-        else:
-            found = [g for g, names in owners.items() if name in names]
-            if not found:
-                known = sorted(set().union(*owners.values()))
-                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
-            if len(found) > 1:
-                raise ConfigError(f"setting {key!r} is ambiguous; write {' or '.join(f'{g}.{key}' for g in found)}")
-            group = found[0]
-        groups[group][name] = value
-    task_obj = make_task(task, groups["task"])
-    vocab_size = len(task_obj.vocab)
-    model = from_dict(ModelConfig, {"vocab_size": vocab_size, "block_size": task_obj.block_size,
-                                    **chosen.model, **groups["model"]}, "model")
-    if model.vocab_size != vocab_size:
-        raise ConfigError(f"vocab_size={model.vocab_size} differs from task {task!r}'s {vocab_size} characters")
-    if len(task_obj.text) <= model.block_size:
-        raise ConfigError(f"block_size={model.block_size} needs a training text longer than "
-                          f"{len(task_obj.text)} characters")
-    train = from_dict(TrainConfig, {"batch_size": task_obj.batch_size, **chosen.train, **groups["train"]},
-                      "train")
-    return RunConfig(task, task_obj.params(), model, train, preset)
+EXPOSURES = "exposures.json"
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -99,44 +48,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.learning_rate - cfg.min_lr)
 
 
-def _same_config(old: RunConfig, new: RunConfig) -> list[str]:
-    a, b = old.to_dict(), new.to_dict()
-    for d in (a, b):
-        d["train"] = {k: v for k, v in d["train"].items() if k not in RUNTIME_FIELDS}
-    diffs = []
-    for section in a:
-        if isinstance(a[section], dict):
-            keys = set(a[section]) | set(b[section] or {})
-            diffs += [f"{section}.{k}" for k in sorted(keys) if a[section].get(k) != (b[section] or {}).get(k)]
-        elif a[section] != b[section]:
-            diffs.append(section)
-    return diffs
-
-
-def load_run_config(run_dir: Path) -> RunConfig:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise MemscopeError(f"no run directory at {run_dir}")
-    return RunConfig.from_dict(store.read_json(run_dir / store.CONFIG, "run config"))
-
-
 def group_key(rc: RunConfig) -> str:
-    """Runs with equal keys can train together as one ensemble: one model shape and one schedule; they may
-    differ in seed and in task parameters that keep the vocabulary and context (withheld pairs, dataset
-    size, ...)."""
+    """Runs with equal keys can train together as one ensemble: one model shape, one schedule and one data
+    plan; they may differ in seed and in task parameters that keep the vocabulary and the plan (withheld
+    pairs, dataset contents, ...)."""
     train = {k: v for k, v in to_dict(rc.train).items() if k != "seed"}
-    return json.dumps({"model": to_dict(rc.model), "train": train}, sort_keys=True)
+    return json.dumps({"model": to_dict(rc.model), "train": train, "plan": plan_signature(rc)}, sort_keys=True)
 
 
 class _Member:
-    """One run of a group: its config, task, directory and evaluation history."""
+    """One run of a group: its config, tasks, directory, callbacks and evaluation history."""
 
     def __init__(self, rc: RunConfig, out_dir: Path):
         self.rc, self.out_dir = rc, Path(out_dir)
-        self.task = rc.make_task()
+        self.tasks = rc.eval_tasks()
+        self.vocab = rc.vocab()
+        self.callbacks = make_callbacks(rc)
         self.history: list[dict] = []
         self.done = False
         self.stopped_step: int | None = None
+        self.exposure: dict[str, torch.Tensor] = {}
+        """Exposure counts of the phases so far, `exposure.<phase>.<task>` -> (lines,)."""
 
     def path(self, name: str) -> Path:
         return self.out_dir / name
@@ -148,7 +80,7 @@ def _prepare_dir(rc: RunConfig, out_dir: Path, resume: bool) -> dict | None:
         if not resume:
             raise MemscopeError(f"{out_dir} already holds files; pass --resume to continue the run there "
                                 "or choose another --out")
-        diffs = _same_config(load_run_config(out_dir), rc)
+        diffs = same_config(load_run_config(out_dir), rc)
         if diffs:
             raise MemscopeError(f"{out_dir} holds a run with other settings ({', '.join(diffs[:5])}); "
                                 "choose another --out")
@@ -160,71 +92,26 @@ def _prepare_dir(rc: RunConfig, out_dir: Path, resume: bool) -> dict | None:
     return None
 
 
-def _save_checkpoint(m: _Member, k: int, model: EnsembleGPT, optimizer, batches: EnsembleBatches,
-                     state: dict) -> None:
-    """Member k's resume point: its weights, its AdamW moments, its batch RNG, the global RNG (dropout)."""
-    tensors = {f"model.{n}": v for n, v in model.member_tensors(k).items()}
-    for i, p_state in optimizer.state_dict()["state"].items():
-        for name, v in p_state.items():
-            tensors[f"optim.{i}.{name}"] = v[k] if torch.is_tensor(v) and v.dim() > 0 else torch.as_tensor(v)
-    tensors["rng.batch"] = batches.generators[k].get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = s
-    store.save_tensors(m.path(store.CHECKPOINT), tensors, state)
-
-
-def _load_checkpoints(members: list[_Member], model: EnsembleGPT, optimizer, batches: EnsembleBatches) -> dict:
-    """Load every member's checkpoint into its row; all must be at one step. Returns that step's state."""
-    loaded = [store.load_tensors(m.path(store.CHECKPOINT), "checkpoint") for m in members]
-    steps = {state.get("step") for _, state in loaded}
-    if None in steps:
-        raise MemscopeError(f"corrupt checkpoint in {members[0].out_dir} (no step)")
-    if len(steps) > 1:
-        raise MemscopeError(f"checkpoints of one group are at different steps {sorted(steps)}: resume them "
-                            "separately (the sweep runner does)")
-    opt = optimizer.state_dict()
-    opt["state"] = {}
-    stacked: dict[tuple[int, str], list[torch.Tensor]] = {}
-    for k, (m, (tensors, _)) in enumerate(zip(members, loaded)):
-        weights = {n[6:]: v for n, v in tensors.items() if n.startswith("model.")}
-        missing = [n for n in model.names if n not in weights]
-        if missing or any(weights[n].shape != model.p(n).shape[1:] for n in model.names):
-            raise MemscopeError(f"checkpoint {m.path(store.CHECKPOINT)} does not fit the run's model")
-        model.load_member_tensors(k, weights)
-        for name, v in tensors.items():
-            if name.startswith("optim."):
-                _, i, key = name.split(".", 2)
-                stacked.setdefault((int(i), key), []).append(v)
-        batches.generators[k].set_state(tensors["rng.batch"])
-    for (i, key), vs in stacked.items():
-        opt["state"].setdefault(i, {})[key] = vs[0] if vs[0].dim() == 0 else torch.stack(vs)
-    optimizer.load_state_dict(opt)
-    tensors = loaded[0][0]
-    torch.set_rng_state(tensors["rng.torch"])
-    cuda_states = [tensors[n] for n in sorted(t for t in tensors if t.startswith("rng.cuda."))]
-    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda_states)
-    return loaded[0][1]
-
-
-def converged(history: list[dict], cfg: TrainConfig) -> bool:
-    """The early-stop rule: stop_patience evaluations in a row whose training loss is not below the best
-    before them by the fraction stop_rel_tol."""
-    losses = [h["train_loss"] for h in history if h.get("train_loss") is not None]
-    p = cfg.stop_patience
-    if p <= 0 or len(losses) <= p:
-        return False
-    return min(losses[-p:]) > min(losses[:-p]) * (1.0 - cfg.stop_rel_tol)
-
-
-def make_batches(rcs: list[RunConfig], tasks: list[Task], device: torch.device) -> EnsembleBatches:
-    """Run k's windows from its own task's text with a generator seeded by its own seed."""
-    texts = [torch.tensor(t.vocab.encode(t.text), dtype=torch.long, device=device) for t in tasks]
-    gens = [torch.Generator(device=device).manual_seed(rc.train.seed) for rc in rcs]
-    return EnsembleBatches(texts, rcs[0].model.block_size, rcs[0].train.batch_size, gens,
-                           [t.window_starts() for t in tasks])
+def make_batches(rcs: list[RunConfig], device: torch.device, phase: PhasePlan | None = None,
+                 generators: list[torch.Generator] | None = None) -> PhaseBatches:
+    """The batches of one phase (default the first) for runs of one group: run k reads its own tasks with
+    a generator seeded by its own seed."""
+    phase = phase or phase_plan(rcs[0])[0]
+    window = rcs[0].train.window or rcs[0].model.block_size
+    sources = []
+    for rc in rcs:
+        vocab = rc.vocab()
+        sources.append([make_source(spec.make(), phase.sampler, window, vocab)
+                        for spec in rc.phase_list()[phase.index].tasks])
+    shares = [t.share for t in rcs[0].phase_list()[phase.index].tasks]
+    gens = generators or [torch.Generator(device=device).manual_seed(rc.train.seed) for rc in rcs]
+    batches = PhaseBatches(sources, shares, phase.sampler, window, rcs[0].train.batch_size, gens,
+                           [rc.train.seed for rc in rcs], phase.index, device)
+    if phase.sampler == "epochs":
+        sizes = {tuple(len(s.starts) for s in srcs) for srcs in sources}
+        if len(sizes) > 1:
+            raise MemscopeError("runs trained together with sampler=epochs need tasks of equal line counts")
+    return batches
 
 
 def train(rc: RunConfig, out_dir: Path, resume: bool = False) -> dict:
@@ -236,13 +123,14 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
                 ensemble_file: Path | None = None) -> list[dict]:
     """Train runs of one group_key at once, each into its own directory; returns their summaries.
 
-    Every eval_interval steps each run is evaluated, logged and checkpointed; with resume, runs continue
-    from their checkpoints and end with the figures of an uninterrupted run (CPU, same seeds). A run that is
-    already complete is not trained again. ensemble_file: where to also save the final weights of all
-    members stacked in one safetensors file (row k: run k; `store.load_member` reads one row alone).
+    A run that is already complete is not trained again. ensemble_file: where to also save the final
+    weights of all members stacked in one safetensors file (row k: run k; `store.load_member` reads one
+    row alone).
     """
     if len({group_key(rc) for rc in rcs}) > 1:
-        raise MemscopeError("runs trained together must share one model shape and training schedule")
+        raise MemscopeError("runs trained together must share one model shape, training schedule and data plan")
+    for rc in rcs:
+        make_callbacks(rc)  # unknown callback names fail before anything is written
     summaries: dict[int, dict] = {}
     members: list[_Member] = []
     for i, (rc, out) in enumerate(zip(rcs, out_dirs)):
@@ -262,19 +150,29 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
     return [summaries[i] for i in range(len(rcs))]
 
 
+def _schedule_origin(plan: list[PhasePlan], step: int) -> int:
+    """Step at which the learning-rate schedule last (re)started: 0, or the latest restarting phase's start."""
+    return max([p.start for p in plan if p.restart and p.start <= step], default=0)
+
+
 def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | None) -> list[dict]:
-    cfg, model_cfg = members[0].rc.train, members[0].rc.model
+    rcs = [m.rc for m in members]
+    cfg, model_cfg = rcs[0].train, rcs[0].model
     device = resolve_device(cfg.device)
     configure_cpu(device, cfg.threads)
     torch.manual_seed(cfg.seed)  # global RNG: dropout only
-    model = EnsembleGPT.from_seeds(model_cfg, [m.rc.train.seed for m in members]).to(device)
+    model = EnsembleGPT.from_seeds(model_cfg, [rc.train.seed for rc in rcs]).to(device)
     optimizer = make_ensemble_optimizer(model, cfg)
-    batches = make_batches([m.rc for m in members], [m.task for m in members], device)
+    generators = [torch.Generator(device=device).manual_seed(rc.train.seed) for rc in rcs]
+    plan = phase_plan(rcs[0])
+    total = plan[-1].end
 
     start, wall_before = 0, 0.0
     if resume and all(m.path(store.CHECKPOINT).is_file() for m in members):
-        state = _load_checkpoints(members, model, optimizer, batches)
+        state, tensors = load_checkpoints([m.path(store.CHECKPOINT) for m in members], model, optimizer, generators)
         start, wall_before = int(state["step"]), float(state["wall_s"])
+        for m, t in zip(members, tensors):
+            m.exposure = {n: v for n, v in t.items() if n.startswith("exposure.")}
         log.info("resuming %s from step %d", ", ".join(str(m.out_dir) for m in members), start)
     for m in members:
         m.history = store.read_metrics(m.path(store.METRICS), up_to_step=start) if start else []
@@ -282,38 +180,60 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
 
     t0 = time.perf_counter()
     frozen: dict[int, dict[str, torch.Tensor]] = {}
+    batches: PhaseBatches | None = None
 
-    def record(step: int, losses: list[float | None], lr: float) -> None:
+    def record(step: int, losses: list[float | None], lr: float, phase: PhasePlan) -> None:
         wall_s = round(wall_before + time.perf_counter() - t0, 3)
         for k, m in enumerate(members):
             if m.done:
                 continue
-            _record_member(m, k, step, losses[k], lr, wall_s, model, optimizer, batches)
-            if step == cfg.steps or converged(m.history, cfg):
-                m.stopped_step = step if step < cfg.steps else None
-                _finish_member(m, model, k, device)
+            if batches is not None:
+                m.exposure.update({n: v.clone() for n, v in batches.counts_state(k).items() if v.numel()})
+            _record_member(m, k, step, losses[k], lr, wall_s, model, optimizer, generators[k],
+                           phase.name if len(plan) > 1 else None)
+            stop = any(cb.should_stop(m.history) for cb in m.callbacks)
+            if step == total or stop:
+                m.stopped_step = step if step < total else None
+                _finish_member(m, model, k, device, plan)
                 # later steps must not move a finished run
                 frozen[k] = {n: v.clone() for n, v in model.member_tensors(k).items()}
 
     if start == 0:
-        record(0, [None] * len(members), lr_at(0, cfg))
+        record(0, [None] * len(members), lr_at(0, cfg), plan[0])
+    for k, m in enumerate(members):  # stopped early, then killed before its summary
+        if start and any(cb.should_stop(m.history) for cb in m.callbacks):
+            m.stopped_step = start if start < total else None
+            _finish_member(m, model, k, device, plan)
+            frozen[k] = {n: v.clone() for n, v in model.member_tensors(k).items()}
     loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     model.train()
     forward = torch.compile(model) if cfg.compile else model
-    bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
-    for step in range(start, cfg.steps):
+    bar = tqdm(total=total, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
+    for step in range(start, total):
         if all(m.done for m in members):
             break
-        loss_sum += ensemble_step(model, forward, optimizer, batches, cfg, lr_at(step, cfg))
+        phase = next(p for p in plan if p.start <= step < p.end)
+        if batches is None or batches.phase != phase.index:
+            if phase.restart and step == phase.start:  # fresh AdamW moments (the schedule restarts too)
+                optimizer = make_ensemble_optimizer(model, cfg)
+            batches = make_batches(rcs, device, phase, generators)
+            for k, m in enumerate(members):
+                batches.load_counts(k, m.exposure)
+        lr = lr_at(step - _schedule_origin(plan, step), cfg)
+        x, y = batches.next(step - phase.start)
+        loss_sum += ensemble_step(model, forward, optimizer, x, y, cfg, lr, batches.masked)
         for k, saved in frozen.items():
             model.load_member_tensors(k, saved)
         n_loss += 1
         bar.update(1)
         done = step + 1
-        if done % cfg.eval_interval == 0 or done == cfg.steps:
-            record(done, (loss_sum / n_loss).tolist(), lr_at(step, cfg))
+        if done % cfg.eval_interval == 0 or done == phase.end:
+            record(done, (loss_sum / n_loss).tolist(), lr, phase)
             loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     bar.close()
+    for k, m in enumerate(members):
+        if not m.done:  # killed after its last checkpoint, before its summary: finish it now
+            _finish_member(m, model, k, device, plan)
     if ensemble_file is not None:
         Path(ensemble_file).parent.mkdir(parents=True, exist_ok=True)
         store.save_tensors(ensemble_file, model.member_tensors(),
@@ -322,65 +242,45 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
 
 
 def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: float, wall_s: float,
-                   model: EnsembleGPT, optimizer, batches: EnsembleBatches) -> None:
-    cfg = m.rc.train
-    gpt = model.member(k)
-    metrics = evaluate(gpt, m.task, n_samples=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
-                       generator=eval_generator(cfg.seed, step))
-    rec = {"step": step, "train_loss": train_loss, "lr": lr, **metrics, "wall_s": wall_s}
-    best_so_far = max((h["seen_acc"] for h in m.history if h["seen_acc"] is not None), default=None)
+                   model: EnsembleGPT, optimizer, generator: torch.Generator, phase: str | None) -> None:
+    gpt = model.member(k).eval()
+    rec: dict = {"step": step, "train_loss": train_loss, "lr": lr}
+    if phase is not None:
+        rec["phase"] = phase
+    for cb in m.callbacks:
+        ctx = EvalContext(step, gpt, m.rc, m.tasks, m.vocab, m.history, rec, m.out_dir)
+        rec.update(cb.on_eval(ctx))
+    rec["wall_s"] = wall_s
     m.history.append(rec)
     store.append_jsonl(m.path(store.METRICS), rec)
-    if best_so_far is None or (rec["seen_acc"] is not None and rec["seen_acc"] >= best_so_far):
-        store.save_tensors(m.path(store.BEST), store.model_tensors(gpt), {"step": step})  # latest among equals
-    _save_checkpoint(m, k, model, optimizer, batches, {"step": step, "wall_s": wall_s})
+    save_checkpoint(m.path(store.CHECKPOINT), k, model, optimizer, generator, m.exposure,
+                    {"step": step, "wall_s": wall_s})
     log.info("%s step %d | loss %s | %s", m.out_dir.name, step,
              "-" if train_loss is None else f"{train_loss:.4f}", brief(rec))
 
 
-def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device) -> None:
+def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device, plan: list[PhasePlan]) -> None:
     step = m.history[-1]["step"]
     gpt = model.member(k)
     store.save_tensors(m.path(store.MODEL), store.model_tensors(gpt), {"step": step})
-    summary = summarize(m.rc, m.history, gpt, m.history[-1]["wall_s"], device)
+    if m.exposure:
+        store.write_json(m.path(EXPOSURES), _exposures(m, plan))
+    summary = summarize(m.rc, m.history, gpt, m.callbacks, m.history[-1]["wall_s"], device)
     summary.update(stopped_step=m.stopped_step, ensemble_size=model.k)
+    if len(plan) > 1:
+        summary["phases"] = [{"name": p.name, "start": p.start, "steps": p.steps, "sampler": p.sampler,
+                              "restart": p.restart} for p in plan]
     store.write_json(m.path(store.SUMMARY), summary)
     m.done = True
 
-def brief(m: dict) -> str:
-    """Accuracies and withheld score of an evaluation record or a summary, on one line."""
-    parts = [f"{k[:-4]} {100 * v:.1f}%" for k, v in m.items() if k.endswith("_acc") and v is not None
-             and k not in ("seen_acc", "combined_acc")]
-    if m.get("withheld_total"):
-        parts.append(f"withheld {m['withheld_correct']}/{m['withheld_total']}")
-    return " ".join(parts)
 
-
-FIGURES = ("add_acc", "sub_acc", "facts_acc", "recall_acc", "combined_acc", "seen_acc", "withheld_correct",
-           "withheld_total")
-
-
-def summarize(rc: RunConfig, history: list[dict], model: GPT, wall_s: float, device: torch.device) -> dict:
-    """Final figures, the checkpoint chosen on non-withheld accuracy, and the withheld score over the run."""
-    final = history[-1]
-    has_withheld = bool(final.get("withheld_total"))
-    perfect = [h["step"] for h in history if has_withheld and h["withheld_correct"] == h["withheld_total"]]
-    stable_from = None
-    if has_withheld:
-        for h in reversed(history):
-            if h["withheld_correct"] != h["withheld_total"]:
-                break
-            stable_from = h["step"]
-    best = max(reversed(history), key=lambda h: -1.0 if h["seen_acc"] is None else h["seen_acc"])  # latest of equals
-    return {
-        "task": rc.task, "model": rc.preset, "seed": rc.train.seed,
-        "n_params": model.count_params("paper"), "n_params_total": model.count_params("total"),
-        "steps": rc.train.steps, "steps_run": final["step"],
-        **{k: final.get(k) for k in FIGURES},
-        "final_loss": final["train_loss"],
-        "first_withheld_step": perfect[0] if perfect else None,
-        "withheld_perfect_share": len(perfect) / len(history) if has_withheld else None,
-        "withheld_perfect_from": stable_from,
-        "best": {"step": best["step"], **{k: best.get(k) for k in FIGURES}},
-        "n_evals": len(history), "wall_s": wall_s, "device": str(device), "torch": torch.__version__,
-    }
+def _exposures(m: _Member, plan: list[PhasePlan]) -> dict:
+    """How many rows held each training line, per phase and task (aligned and epochs samplers: exact)."""
+    phases = []
+    for p, phase in zip(plan, m.rc.phase_list()):
+        tasks = [{"task": spec.task, "share": spec.share,
+                  "counts": m.exposure[f"exposure.{p.index}.{c}"].tolist()}
+                 for c, spec in enumerate(phase.tasks) if f"exposure.{p.index}.{c}" in m.exposure]
+        if tasks:
+            phases.append({"name": p.name, "sampler": p.sampler, "tasks": tasks})
+    return {"phases": phases}

@@ -1,0 +1,1 @@
+"""Training data order: samplers (windows, aligned, epochs), task mixtures and exposure counts."""

@@ -1,0 +1,255 @@
+"""RunConfig: everything needed to rebuild a run (tasks, phases, model, training), written as config.json.
+
+A run trains one model through one or more phases in order. A phase has its own task or mixture of tasks
+and its own length (steps or epochs); weights always carry over from one phase to the next, and the
+optimizer state and learning-rate schedule carry over too unless the phase says `restart` (continued
+pretraining with a fresh optimizer and a new warmup). A run without phases is one phase of its task for
+`train.steps` (or `train.epochs`): today's single-task run.
+
+A mixture: the phase's first task is its main data; each further task has a `share` of the rows (replay).
+How a share is drawn depends on the sampler (data/samplers.py).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import store
+from .config import (ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict)
+from .errors import ConfigError, MemscopeError
+from .tasks import Task, get_task_class, make_task
+from .vocab import Vocab
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a phase: its name, parameters and, beside the main task, its share of the rows."""
+
+    task: str
+    params: dict = field(default_factory=dict)
+    share: float | None = None
+    """None for the phase's main (first) task; for the others the fraction of rows they fill, in (0, 1)."""
+
+    def make(self) -> Task:
+        return make_task(self.task, self.params)
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "params": self.params, "share": self.share}
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """A stretch of training on one task or mixture, for `steps` optimizer updates or `epochs` epochs."""
+
+    tasks: tuple[TaskSpec, ...]
+    name: str = ""
+    steps: int | None = None
+    epochs: int | None = None
+    """Epochs of the main task (epochs sampler only); the replay tasks add their share on top."""
+    restart: bool = False
+    """Fresh AdamW moments and the learning-rate schedule from its step 0 at the phase start."""
+
+    def __post_init__(self):
+        if not self.tasks:
+            raise ConfigError(f"phase {self.name!r} has no task")
+        if self.tasks[0].share is not None:
+            raise ConfigError(f"phase {self.name!r}: the first task is the main data and takes no share")
+        shares = [t.share for t in self.tasks[1:]]
+        if any(s is None or not 0.0 < s < 1.0 for s in shares):
+            raise ConfigError(f"phase {self.name!r}: every task after the first needs a share in (0, 1)")
+        if sum(shares) >= 1.0:
+            raise ConfigError(f"phase {self.name!r}: shares {shares} leave nothing for the main task")
+        if (self.steps is None) == (self.epochs is None):
+            raise ConfigError(f"phase {self.name!r} needs exactly one of steps or epochs")
+        if (self.steps or self.epochs) <= 0:
+            raise ConfigError(f"phase {self.name!r}: its length must be positive")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "steps": self.steps, "epochs": self.epochs, "restart": self.restart,
+                "tasks": [t.to_dict() for t in self.tasks]}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "phase") -> "PhaseConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where} must be a table")
+        known = {"name", "steps", "epochs", "restart", "tasks"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        tasks = d.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            raise ConfigError(f"{where} needs a non-empty list of tasks")
+        specs = []
+        for i, t in enumerate(tasks):
+            if not isinstance(t, dict) or not isinstance(t.get("task"), str):
+                raise ConfigError(f"{where}.tasks[{i}] needs a task name (task = \"...\")")
+            params = t.get("params", {k: v for k, v in t.items() if k not in ("task", "share")})
+            share = t.get("share")
+            if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))):
+                raise ConfigError(f"{where}.tasks[{i}].share must be a number")
+            task = make_task(t["task"], params)  # validates the parameters, in their field types
+            specs.append(TaskSpec(task.name, task.params(), None if share is None else float(share)))
+        fields = from_dict(_PhaseLength, {k: d[k] for k in ("steps", "epochs", "restart") if k in d}, where)
+        return cls(tuple(specs), str(d.get("name", "")), fields.steps, fields.epochs, fields.restart)
+
+
+@dataclass(frozen=True)
+class _PhaseLength:
+    """The typed scalar fields of a phase (parsed like any config field)."""
+
+    steps: int | None = None
+    epochs: int | None = None
+    restart: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run; written as the run directory's config.json.
+
+    task / task_params: the run's task (with phases: the first phase's main task, for listings).
+    """
+
+    task: str
+    task_params: dict
+    model: ModelConfig
+    train: TrainConfig
+    preset: str | None = None
+    phases: tuple[PhaseConfig, ...] = ()
+
+    def to_dict(self) -> dict:
+        d = {"task": self.task, "task_params": self.task_params, "preset": self.preset,
+             "model": to_dict(self.model), "train": to_dict(self.train)}
+        if self.phases:
+            d["phases"] = [p.to_dict() for p in self.phases]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        try:
+            task = make_task(d["task"], d.get("task_params") or {})
+            phases = tuple(PhaseConfig.from_dict(p, f"phases[{i}]") for i, p in enumerate(d.get("phases") or []))
+            return cls(task=task.name, task_params=task.params(),
+                       model=from_dict(ModelConfig, d["model"], "model"),
+                       train=from_dict(TrainConfig, d["train"], "train"), preset=d.get("preset"), phases=phases)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise MemscopeError(f"config is missing or malforms {e}") from None
+
+    def make_task(self) -> Task:
+        return make_task(self.task, self.task_params)
+
+    def phase_list(self) -> tuple[PhaseConfig, ...]:
+        """The phases to train: the configured ones, or the run's task as one phase."""
+        if self.phases:
+            return self.phases
+        length = {"epochs": self.train.epochs} if self.train.epochs is not None else {"steps": self.train.steps}
+        return (PhaseConfig((TaskSpec(self.task, self.task_params),), **length),)
+
+    def eval_tasks(self) -> list[tuple[str, Task]]:
+        """(label, task) for every distinct task of the run, in order of first use; labels are task names,
+        numbered where one name comes with different parameters."""
+        seen: list[TaskSpec] = []
+        for phase in self.phase_list():
+            for spec in phase.tasks:
+                key = TaskSpec(spec.task, spec.params)
+                if key not in seen:
+                    seen.append(key)
+        labels, out = {}, []
+        for spec in seen:
+            labels[spec.task] = labels.get(spec.task, 0) + 1
+            n = labels[spec.task]
+            out.append((spec.task if n == 1 else f"{spec.task}{n}", spec.make()))
+        return out
+
+    def vocab(self) -> Vocab:
+        """The union of the run's tasks' vocabularies (a single task's own vocabulary when it has one)."""
+        return run_vocab([t for _, t in self.eval_tasks()])
+
+
+def run_vocab(tasks: list[Task]) -> Vocab:
+    return Vocab("".join(sorted(set().union(*(t.vocab.chars for t in tasks)))))
+
+
+def build_run_config(task: str | None, preset: str, overrides: dict[str, str] | None = None,
+                     phases: list[dict] | None = None) -> RunConfig:
+    """Task defaults < preset < overrides. Override keys are `field`, or `task.field`, `model.field`,
+    `train.field` where a bare name is ambiguous. Values are text parsed by each field's type.
+
+    phases: the run file's phase tables (each with its tasks); then task settings go into the phases and
+    `task` may be None (the first phase's main task names the run)."""
+    phase_cfgs = tuple(PhaseConfig.from_dict(p, f"phases[{i}]") for i, p in enumerate(phases or []))
+    if task is None:
+        if not phase_cfgs:
+            raise ConfigError("a run needs a task (or phases with tasks)")
+        task = phase_cfgs[0].tasks[0].task
+    task_cls = get_task_class(task)
+    chosen = get_preset(preset)
+    owners = {"model": set(field_types(ModelConfig)), "train": set(field_types(TrainConfig))}
+    if not phase_cfgs:
+        owners = {"task": set(field_types(task_cls)), **owners}
+    groups: dict[str, dict] = {g: {} for g in ("task", "model", "train")}
+    for key, value in (overrides or {}).items():
+        group, _, name = key.rpartition(".")
+        if group:
+            if group not in owners or name not in owners[group]:
+                hint = " (a run with phases sets task settings in its phases)" if group == "task" else ""
+                raise ConfigError(f"unknown setting {key!r}{hint}")
+        else:
+            found = [g for g, names in owners.items() if name in names]
+            if not found:
+                known = sorted(set().union(*owners.values()))
+                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
+            if len(found) > 1:
+                raise ConfigError(f"setting {key!r} is ambiguous; write {' or '.join(f'{g}.{key}' for g in found)}")
+            group = found[0]
+        groups[group][name] = value
+    if phase_cfgs:
+        main = phase_cfgs[0].tasks[0]
+        task_obj = main.make()
+        tasks = [spec.make() for p in phase_cfgs for spec in p.tasks]
+    else:
+        task_obj = make_task(task, groups["task"])
+        tasks = [task_obj]
+    vocab_size = len(run_vocab(tasks))
+    block_size = max(t.block_size for t in tasks)
+    model = from_dict(ModelConfig, {"vocab_size": vocab_size, "block_size": block_size,
+                                    **chosen.model, **groups["model"]}, "model")
+    if model.vocab_size != vocab_size:
+        raise ConfigError(f"vocab_size={model.vocab_size} differs from the {vocab_size} characters of task "
+                          f"{task!r}")
+    train = from_dict(TrainConfig, {"batch_size": task_obj.batch_size, **chosen.train, **groups["train"]},
+                      "train")
+    if train.window is not None and train.window > model.block_size:
+        raise ConfigError(f"window={train.window} exceeds the model's block_size={model.block_size}")
+    window = train.window or model.block_size
+    short = [t for t in tasks if len(t.text) <= window]
+    if short:
+        name = "window" if train.window is not None else "block_size"
+        raise ConfigError(f"{name}={window} needs a training text longer than {len(short[0].text)} characters "
+                          f"(task {short[0].name!r})")
+    if phase_cfgs and train.epochs is not None:
+        raise ConfigError("epochs= is set per phase in a run with phases")
+    return RunConfig(task_obj.name, task_obj.params(), model, train, preset, phase_cfgs)
+
+
+def same_config(old: RunConfig, new: RunConfig) -> list[str]:
+    """Settings in which two configs differ, runtime fields (device, threads, compile) aside."""
+    a, b = old.to_dict(), new.to_dict()
+    for d in (a, b):
+        d["train"] = {k: v for k, v in d["train"].items() if k not in RUNTIME_FIELDS}
+    diffs = []
+    for section in sorted(set(a) | set(b)):
+        x, y = a.get(section), b.get(section)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys = set(x) | set(y)
+            diffs += [f"{section}.{k}" for k in sorted(keys) if x.get(k) != y.get(k)]
+        elif json.dumps(x, sort_keys=True) != json.dumps(y, sort_keys=True):
+            diffs.append(section)
+    return diffs
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MemscopeError(f"no run directory at {run_dir}")
+    return RunConfig.from_dict(store.read_json(run_dir / store.CONFIG, "run config"))
