@@ -10,7 +10,7 @@ import torch
 
 from memscope.audit.core import AuditSettings, audit, read_samples
 from memscope.errors import MemscopeError
-from memscope.models.lm import load_lm
+from memscope.models.load import load_lm
 from memscope.measure import exposure, extraction, membership, memorization
 from memscope.tasks import make_task
 from memscope.train import build_run_config, train

@@ -1,11 +1,15 @@
-"""The paper's evaluation protocol: sample every prompt n times at low temperature and score the answers."""
+"""The paper's evaluation protocol: sample every prompt n times at low temperature and score the answers.
+
+It runs on any LanguageModel (a memscope GPT or a Hugging Face causal LM), so a task's figures can be
+compared across both; the trainer passes its GPT as is.
+"""
 from __future__ import annotations
 
 import re
 
 import torch
 
-from .models.generate import sample_tokens
+from .models.lm import LanguageModel
 from .tasks import Suite, Task
 
 _INTEGER = re.compile(r"\s*(-?\d+)")
@@ -43,20 +47,23 @@ def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: in
              generator: torch.Generator, suites: list[Suite] | None = None) -> dict:
     """Accuracy per suite (`<name>_acc` over all its prompts, withheld ones included, as the paper's grid),
     `seen_acc` over non-withheld prompts only (the one safe for checkpoint selection), `combined_acc`
-    over all samples, and the withheld score as correct samples out of n_samples x withheld prompts."""
-    vocab = task.vocab
+    over all samples, and the withheld score as correct samples out of n_samples x withheld prompts.
+
+    model: a LanguageModel, or a memscope GPT (read with the task's vocabulary). Prompts are tokenized
+    without a BOS, as the GPTs were trained (a prompt's `<` follows the previous line's newline there).
+    """
+    lm = model if isinstance(model, LanguageModel) else LanguageModel.from_gpt(model, task.vocab)
     suites = task.eval_suites() if suites is None else suites
     metrics: dict = {}
     correct_all = total_all = seen_correct = seen_total = held_correct = held_total = 0
     by_prompt: dict[str, int] = {}
     for suite in suites:
-        prompts = [vocab.encode(p.text) for p in suite.prompts]
-        samples = sample_tokens(model, prompts, n_samples, suite.max_new_tokens, temperature, top_k,
-                                generator)
+        prompts = lm.tokenize([p.text for p in suite.prompts])
+        samples = lm.sample(prompts, n_samples, suite.max_new_tokens, temperature, top_k, generator)
         score = SCORERS[suite.scorer]
         correct = 0
         for prompt, rows in zip(suite.prompts, samples):
-            c = sum(score(vocab.decode(row), prompt.answer) for row in rows)
+            c = sum(score(lm.decode(row), prompt.answer) for row in rows)
             correct += c
             if prompt.withheld:
                 by_prompt[prompt.text] = c
