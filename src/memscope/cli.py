@@ -293,9 +293,20 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, but key=value settings may also follow the options (`eval RUN --task T withheld=2,3`):
+    argparse fills a positional list once, before the options, and would reject the later ones."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and (not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = make_parser().parse_args(argv)
+        args = _parse(make_parser(), argv)
     except MemscopeError as e:
         print(f"memscope: error: {e}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from .evaluate import eval_generator, evaluate
 from .models.generate import sample_tokens
 from .models.gpt import GPT
 from .models.lm import LanguageModel
-from .models.load import HUGGING_FACE, WEIGHTS, load_lm, load_model, model_kind  # noqa: F401  (re-export)
+from .models.load import HUGGING_FACE, WEIGHTS, is_hugging_face, load_lm, load_model  # noqa: F401  (re-export)
 from .runtime import configure_cpu
 from .tasks import Task, make_task
 from .train import RunConfig
@@ -39,7 +39,7 @@ def eval_model(path: Path, task: str | None = None, overrides: dict[str, str] | 
         raise MemscopeError(f"--samples {n_samples} must be positive")
     overrides = {k.removeprefix("task."): v for k, v in (overrides or {}).items()}
     path = Path(path)
-    if model_kind(path) == HUGGING_FACE:
+    if is_hugging_face(path):
         if task is None:
             raise MemscopeError(f"{path} is a Hugging Face model: pass --task (see `memscope tasks`)")
         if which != "final":

@@ -54,7 +54,20 @@ def model_kind(path: Path) -> str:
     if not (path / "config.json").is_file():
         raise MemscopeError(f"{path} is not a model directory: no config.json "
                             "(expected a memscope run or a Hugging Face model)")
-    config = store.read_json(path / "config.json", "model config")
+    return _kind_of(store.read_json(path / "config.json", "model config"), path)
+
+
+def is_hugging_face(path: Path) -> bool:
+    """True for a Hugging Face model directory. A missing or unreadable config.json says False, so that
+    the memscope run loader names what is missing in a run's terms; a config of neither kind is an error."""
+    try:
+        config = store.read_json(Path(path) / "config.json", "model config")
+    except MemscopeError:
+        return False
+    return _kind_of(config, Path(path)) == HUGGING_FACE
+
+
+def _kind_of(config: dict, path: Path) -> str:
     if "task" in config and "train" in config:
         return MEMSCOPE_RUN
     if "model_type" in config:
