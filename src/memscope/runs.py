@@ -14,7 +14,7 @@ from .models.gpt import GPT
 from .models.lm import LanguageModel
 from .models.load import HUGGING_FACE, WEIGHTS, is_hugging_face, load_lm, load_model  # noqa: F401  (re-export)
 from .runtime import configure_cpu
-from .tasks import Task, make_task
+from .tasks import make_task
 from .train import RunConfig
 
 
