@@ -10,10 +10,12 @@ import torch
 
 from memscope.audit.core import AuditSettings, audit, read_samples
 from memscope.errors import MemscopeError
-from memscope.models.lm import load_lm
+from memscope.models.load import load_lm
 from memscope.measure import exposure, extraction, membership, memorization
 from memscope.tasks import make_task
 from memscope.train import build_run_config, train
+
+from conftest import save_tiny_gpt2
 
 SCHEDULE = {"learning_rate": "3e-3", "warmup_steps": "50"}
 RANDOM = {"task.vocab_size": "16", "recall_prompts": "8"}
@@ -244,21 +246,8 @@ def test_canary_exposure_unseen_small_repeated_near_maximum(tmp_path_factory, cl
 @pytest.fixture(scope="module")
 def hf_model(tmp_path_factory):
     """A 1-layer GPT-2 with a character tokenizer (no downloads), context 16."""
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    path = tmp_path_factory.mktemp("hf") / "gpt2-tiny"
-    vocab = {t: i for i, t in enumerate(["<s>", "<unk>", *"\n0123456789abcdef"])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="<s>",
-                                                     unk_token="<unk>")
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=len(vocab), n_positions=16,
-                                     bos_token_id=0, eos_token_id=0)
-    transformers.GPT2LMHeadModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_gpt2(tmp_path_factory.mktemp("hf") / "gpt2-tiny", "\n0123456789abcdef", n_positions=16,
+                          n_embd=32)
 
 
 def test_hf_likelihood_equals_transformers_loss(hf_model):

@@ -55,6 +55,14 @@ def test_eval_reproduces_the_logged_final_figures(tiny_run, cli_json):
     assert m["step"] == 60
 
 
+def test_eval_with_other_settings_and_task(tiny_run, cli, cli_json):
+    m = cli_json("-q", "eval", tiny_run)
+    assert list(m)[:5] == ["run", "weights", "step", "task", "model"] and m["task"] == "arithmetic"
+    other = cli_json("-q", "eval", tiny_run, "--samples", "3", "--seed", "5", "withheld=2,3")
+    assert other["withheld_total"] == 12 and set(other["withheld_by_prompt"]) == {"<2+3=", "<3+2=", "<2-3=", "<3-2="}
+    _one_line_error(*cli("eval", tiny_run, "--task", "capitals"), "characters outside the vocabulary")
+
+
 def test_sample_prints_continuations(tiny_run, cli_json):
     out = cli_json("-q", "sample", tiny_run, "--prompt", "<7-5=", "--n", "3")
     assert len(out["samples"]) == 3 and all(s.startswith("<7-5=") and len(s) == 9 for s in out["samples"])

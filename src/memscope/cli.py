@@ -82,8 +82,9 @@ def _summary_text(s: dict, out: Path) -> str:
 
 
 def cmd_eval(args) -> None:
-    from .runs import eval_run
-    m = eval_run(Path(args.run), args.weights, args.device)
+    from .runs import eval_model
+    m = eval_model(Path(args.run), args.task, _overrides(args.overrides), n_samples=args.samples,
+                   seed=args.seed, which=args.weights, device=args.device)
     text = "\n".join(f"{k:<18} {v}" for k, v in m.items() if k != "withheld_by_prompt")
     _print(m, args.json, text)
 
@@ -189,13 +190,17 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     def saved_run_args(s):
-        s.add_argument("run", help="run directory")
+        s.add_argument("run", help="run directory (eval: or a Hugging Face model directory)")
         s.add_argument("--weights", default="final", choices=["final", "best", "checkpoint"])
         s.add_argument("--device", default="auto")
         s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("eval", help="re-evaluate a saved run with its task's protocol")
+    s = sub.add_parser("eval", help="a task's evaluation protocol on a saved run or a Hugging Face model")
     saved_run_args(s)
+    s.add_argument("--task", help="task to evaluate on (required for a Hugging Face model; default: the run's)")
+    s.add_argument("--samples", type=int, help="samples per prompt (default: the run's, else 10)")
+    s.add_argument("--seed", type=int, help="seed of the sampling generator (default: the run's, else 1337)")
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="task settings, e.g. withheld=2,3")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("sample", help="sample continuations of a prompt from a saved run")
@@ -288,9 +293,20 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, but key=value settings may also follow the options (`eval RUN --task T withheld=2,3`):
+    argparse fills a positional list once, before the options, and would reject the later ones."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and (not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = make_parser().parse_args(argv)
+        args = _parse(make_parser(), argv)
     except MemscopeError as e:
         print(f"memscope: error: {e}", file=sys.stderr)
         return 2

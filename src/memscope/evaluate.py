@@ -1,11 +1,15 @@
-"""The paper's evaluation protocol: sample every prompt n times at low temperature and score the answers."""
+"""The paper's evaluation protocol: sample every prompt n times at low temperature and score the answers.
+
+It runs on any LanguageModel (a memscope GPT or a Hugging Face causal LM), so a task's figures can be
+compared across both; the trainer passes its GPT as is.
+"""
 from __future__ import annotations
 
 import re
 
 import torch
 
-from .models.generate import sample_tokens
+from .models.lm import LanguageModel
 from .tasks import Suite, Task
 
 _INTEGER = re.compile(r"\s*(-?\d+)")
@@ -44,20 +48,23 @@ def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: in
     """Accuracy per suite (`<name>_acc` over all its prompts, withheld ones included, as the paper's grid),
     `seen_acc` over non-withheld prompts only (the one safe for checkpoint selection), `combined_acc`
     over all samples, and the withheld score as correct samples out of n_samples x withheld prompts.
-    vocab: the model's (a run with several tasks has their union); default the task's own."""
-    vocab = task.vocab if vocab is None else vocab
+
+    model: a LanguageModel, or a memscope GPT read with `vocab` (a run with several tasks has their union;
+    default the task's own). Prompts are tokenized
+    without a BOS, as the GPTs were trained (a prompt's `<` follows the previous line's newline there).
+    """
+    lm = model if isinstance(model, LanguageModel) else LanguageModel.from_gpt(model, vocab or task.vocab)
     suites = task.eval_suites() if suites is None else suites
     metrics: dict = {}
     correct_all = total_all = seen_correct = seen_total = held_correct = held_total = 0
     by_prompt: dict[str, int] = {}
     for suite in suites:
-        prompts = [vocab.encode(p.text) for p in suite.prompts]
-        samples = sample_tokens(model, prompts, n_samples, suite.max_new_tokens, temperature, top_k,
-                                generator)
+        prompts = lm.tokenize([p.text for p in suite.prompts])
+        samples = lm.sample(prompts, n_samples, suite.max_new_tokens, temperature, top_k, generator)
         score = SCORERS[suite.scorer]
         correct = 0
         for prompt, rows in zip(suite.prompts, samples):
-            c = sum(score(vocab.decode(row), prompt.answer) for row in rows)
+            c = sum(score(lm.decode(row), prompt.answer) for row in rows)
             correct += c
             if prompt.withheld:
                 by_prompt[prompt.text] = c
@@ -73,3 +80,20 @@ def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: in
     metrics["withheld_total"] = held_total if held_total else None
     metrics["withheld_by_prompt"] = by_prompt or None
     return metrics
+
+
+def evaluate_tasks(model, tasks: list[tuple[str, Task]], vocab, *, n_samples: int, temperature: float,
+                   top_k: int | None, seed: int, step: int) -> dict:
+    """Every task of a run scored with evaluate(), each with the sampling RNG of (seed, step). One task: its
+    figures as they are (`add_acc`, `seen_acc`, ...). Several: each task's figures under `<label>.`, and
+    `seen_acc` the mean of the tasks' seen_acc (what the best checkpoint is chosen on)."""
+    figures: dict = {}
+    for label, task in tasks:
+        m = evaluate(model, task, n_samples=n_samples, temperature=temperature, top_k=top_k,
+                     generator=eval_generator(seed, step), vocab=vocab)
+        if len(tasks) == 1:
+            return m
+        figures.update({f"{label}.{k}": v for k, v in m.items()})
+    seen = [figures[f"{label}.seen_acc"] for label, _ in tasks if figures[f"{label}.seen_acc"] is not None]
+    figures["seen_acc"] = sum(seen) / len(seen) if seen else None
+    return figures

@@ -1,57 +1,70 @@
-"""Read saved runs back: load a model, re-evaluate it, sample from it, describe a configuration."""
+"""Read saved models back: re-evaluate a run or a Hugging Face model, sample from a run, describe a
+configuration. Loading itself lives in models/load.py (`load_model` is re-exported here for callers)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-from . import store
+from .config import TrainConfig
 from .errors import MemscopeError
-from .evaluate import eval_generator, evaluate
+from .evaluate import eval_generator, evaluate, evaluate_tasks
 from .models.generate import sample_tokens
 from .models.gpt import GPT
-from .tasks import Task
-from .runtime import configure_cpu, resolve_device
-from .runconfig import RunConfig, load_run_config
-
-WEIGHTS = {"final": store.MODEL, "best": store.BEST, "checkpoint": store.CHECKPOINT}
-
-
-def load_model(run_dir: Path, which: str = "final", device: str = "auto") -> tuple[RunConfig, Task, GPT, int]:
-    """The run's config, task and model with the chosen weights, and the step those weights are from.
-
-    which: final (model.safetensors), best (chosen on non-withheld accuracy) or checkpoint (the last
-    resume point, for a run still going or killed).
-    """
-    if which not in WEIGHTS:
-        raise MemscopeError(f"unknown weights {which!r}; choose one of {', '.join(WEIGHTS)}")
-    run_dir = Path(run_dir)
-    rc = load_run_config(run_dir)
-    task = rc.make_task()
-    path = run_dir / WEIGHTS[which]
-    if which == "final" and not path.is_file() and (run_dir / store.CHECKPOINT).is_file():
-        raise MemscopeError(f"run {run_dir} has not finished (no {store.MODEL}); "
-                            "resume it, or pass --weights checkpoint")
-    tensors, meta = store.load_tensors(path, "weights file")
-    if which == "checkpoint":
-        tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    model = GPT(rc.model)
-    store.load_model_tensors(model, tensors, path)
-    if not isinstance(meta.get("step"), int):
-        raise MemscopeError(f"corrupt weights file: {path} (no step in its metadata)")
-    return rc, task, model.to(resolve_device(device)).eval(), meta["step"]
+from .models.lm import LanguageModel
+from .models.load import HUGGING_FACE, WEIGHTS, is_hugging_face, load_lm, load_model  # noqa: F401  (re-export)
+from .runtime import configure_cpu
+from .tasks import make_task
+from .runconfig import RunConfig
 
 
 def eval_run(run_dir: Path, which: str = "final", device: str = "auto") -> dict:
     """Re-run the paper's evaluation on saved weights with the training run's own settings and sampling
     seed for that step, so the figures equal those the run logged."""
-    rc, task, model, step = load_model(run_dir, which, device)
-    cfg = rc.train
-    configure_cpu(model.transformer.wte.weight.device, cfg.threads)
-    metrics = evaluate(model, task, n_samples=cfg.eval_samples, temperature=cfg.temperature,
-                       top_k=cfg.top_k, generator=eval_generator(cfg.seed, step))
-    return {"run": str(run_dir), "weights": which, "step": step, "task": rc.task, "model": rc.preset,
-            **metrics}
+    return eval_model(run_dir, which=which, device=device)
+
+
+def eval_model(path: Path, task: str | None = None, overrides: dict[str, str] | None = None,
+               n_samples: int | None = None, seed: int | None = None, which: str = "final",
+               device: str = "auto") -> dict:
+    """The task's evaluation protocol on a memscope run or a Hugging Face causal-LM directory.
+
+    A memscope run defaults to its own task, settings and sampling seed for the weights' step, so without
+    arguments the figures equal those the run logged. A Hugging Face model needs a task and is evaluated
+    with the paper's protocol (TrainConfig's eval_samples, temperature, top_k and seed), drawn from the
+    generator of step 0 (it has no training steps). overrides: the task's settings as text, e.g.
+    {"withheld": "2,3"}; they apply to the given task, else to the run's own.
+    """
+    if n_samples is not None and n_samples <= 0:
+        raise MemscopeError(f"--samples {n_samples} must be positive")
+    overrides = {k.removeprefix("task."): v for k, v in (overrides or {}).items()}
+    path = Path(path)
+    if is_hugging_face(path):
+        if task is None:
+            raise MemscopeError(f"{path} is a Hugging Face model: pass --task (see `memscope tasks`)")
+        if which != "final":
+            raise MemscopeError(f"--weights {which} applies to memscope runs only")
+        task_obj, lm = make_task(task, overrides), load_lm(path, device)
+        cfg, step = TrainConfig(), 0
+        head = {"run": str(path), "kind": HUGGING_FACE, "task": task}
+    else:
+        rc, run_task, model, step = load_model(path, which, device)
+        cfg = rc.train
+        task_obj = run_task if task is None and not overrides else make_task(
+            task or rc.task, {**(run_task.params() if task is None else {}), **overrides})
+        # the run's own vocabulary reads its outputs, whatever task's prompts it is asked
+        lm = LanguageModel.from_gpt(model, rc.vocab(), path=str(path))
+        head = {"run": str(path), "weights": which, "step": step, "task": task_obj.name, "model": rc.preset}
+        if task is None and not overrides:  # the run's own protocol: every task it trained on
+            configure_cpu(lm.device, cfg.threads)
+            return {**head, **evaluate_tasks(lm, rc.eval_tasks(), rc.vocab(), n_samples=n_samples or cfg.eval_samples,
+                                             temperature=cfg.temperature, top_k=cfg.top_k,
+                                             seed=cfg.seed if seed is None else seed, step=step)}
+    configure_cpu(lm.device, cfg.threads)
+    metrics = evaluate(lm, task_obj, n_samples=cfg.eval_samples if n_samples is None else n_samples,
+                       temperature=cfg.temperature, top_k=cfg.top_k,
+                       generator=eval_generator(cfg.seed if seed is None else seed, step))
+    return {**head, **metrics}
 
 
 def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | None = None,
@@ -68,23 +81,24 @@ def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | Non
     if not prompt:
         raise MemscopeError("--prompt is empty")
     rc, task, model, _ = load_model(run_dir, which, device)
-    ids = task.vocab.encode(prompt)
+    vocab = rc.vocab()
+    ids = vocab.encode(prompt)
     max_new = max_new_tokens or max(s.max_new_tokens for s in task.eval_suites())
     rows = sample_tokens(model, [ids], n, max_new, temperature or rc.train.temperature,
                          top_k if top_k is not None else rc.train.top_k, torch.Generator().manual_seed(seed))
-    return [prompt + task.vocab.decode(row) for row in rows[0]]
+    return [prompt + vocab.decode(row) for row in rows[0]]
 
 
 def describe(rc: RunConfig) -> dict:
     """Parameter counts (the paper's convention and the total) and the task's shape."""
-    task = rc.make_task()
+    task, vocab = rc.make_task(), rc.vocab()
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
         model = GPT(rc.model)
     return {
         "task": rc.task, "model": rc.preset,
         "n_params": model.count_params("paper"), "n_params_total": model.count_params("total"),
         "n_params_non_embedding": model.count_params("non_embedding"),
-        "vocab_size": len(task.vocab), "vocab": task.vocab.chars, "block_size": rc.model.block_size,
+        "vocab_size": len(vocab), "vocab": vocab.chars, "block_size": rc.model.block_size,
         "batch_size": rc.train.batch_size, "n_lines": len(task.lines()), "n_chars": len(task.text),
         "config": rc.to_dict(),
     }

@@ -21,7 +21,8 @@ import torch
 
 from .. import store
 from ..errors import MemscopeError
-from ..models.lm import LanguageModel, load_lm
+from ..models.lm import LanguageModel
+from ..models.load import load_lm
 from ..measure import exposure, extraction, membership, memorization
 
 log = logging.getLogger(__name__)

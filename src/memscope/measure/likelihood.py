@@ -75,9 +75,3 @@ def sequence_nll_bits(logits_fn: LogitsFn, seqs: list[list[int]], block_size: in
     """(N,) total negative log2-likelihood of each sequence (its first token is context, unscored)."""
     per_token = token_nll_bits(logits_fn, seqs, block_size, device, batch_size, desc)
     return torch.tensor([float(t.double().sum()) for t in per_token], dtype=torch.float64)
-
-
-def gpt_logits_fn(model) -> LogitsFn:
-    """A memscope GPT (or anything returning (logits, loss) from forward(idx)) as a logits function."""
-    model.eval()
-    return lambda idx: model(idx)[0]

@@ -60,8 +60,8 @@ def lzma_bits(data: bytes) -> int:
 
 def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
     """Negative log2-likelihood of the text under a trained memscope run (see the module docstring)."""
-    from .likelihood import gpt_logits_fn, sequence_nll_bits
-    from ..runs import load_model
+    from ..models.lm import LanguageModel
+    from ..models.load import load_model
     from ..runtime import configure_cpu
     rc, task, model, step = load_model(Path(run_dir), "final", device)
     vocab = task.vocab
@@ -71,7 +71,7 @@ def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
         ids, first_bits = vocab.encode(text), math.log2(len(vocab))
     dev = next(model.parameters()).device
     configure_cpu(dev, rc.train.threads)
-    nll = sequence_nll_bits(gpt_logits_fn(model), [ids], rc.model.block_size, dev)
+    nll = LanguageModel.from_gpt(model, vocab).sequence_nll_bits([ids])
     return {"run": str(run_dir), "step": step, "bits": float(nll[0]) + first_bits}
 
 

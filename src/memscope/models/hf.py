@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from ..errors import MemscopeError
-from .lm import LanguageModel
 from ..runtime import resolve_device
+from .lm import LanguageModel
 
 _CONTEXT_FIELDS = ("n_positions", "max_position_embeddings", "n_ctx", "seq_length")
 
@@ -56,7 +56,7 @@ def load_hf(path: Path, device: str = "auto", batch_size: int = 8) -> LanguageMo
         bos=tokenizer.convert_ids_to_tokens(int(bos_id)), block_size=_context_length(model, tokenizer, path),
         vocab_size=_output_size(model),
         n_params=sum(p.numel() for p in model.parameters()), device=next(model.parameters()).device,
-        batch_size=batch_size)
+        batch_size=batch_size, module=model)
 
 
 def _output_size(model) -> int:

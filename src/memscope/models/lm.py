@@ -1,23 +1,28 @@
-"""One interface over the language models memscope measures: a memscope run directory or a Hugging Face
-causal LM saved on disk (hf.py). Measures see only this: tokenize, score, continue greedily.
+"""One interface over the language models memscope measures: a memscope GPT (a run directory's weights, or
+one in memory) or a Hugging Face causal LM saved on disk. Measures and the evaluation protocol see only
+this: tokenize, score, continue greedily, sample.
 
 Convention shared by both: a text is scored given a BOS context token that is never scored itself (the
 newline before each line of a memscope task; a Hugging Face tokenizer's BOS token, or its EOS token,
 GPT-2's document separator, where it has no BOS).
+
+This module loads nothing from disk (models/load.py and models/hf.py do), so the trainer can import the
+evaluation protocol, which imports this, without importing the loaders, which import the trainer's config.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .. import store
 from ..errors import MemscopeError
 from ..measure.extraction import greedy_continue
-from ..measure.likelihood import LogitsFn, gpt_logits_fn, sequence_nll_bits, token_nll_bits
+from ..measure.likelihood import LogitsFn, sequence_nll_bits, token_nll_bits
+from ..vocab import Vocab
+from .generate import LastLogitsFn, gpt_last_logits_fn, sample_from
 
 MEMSCOPE_BOS = "\n"
 
@@ -33,7 +38,8 @@ class LanguageModel:
     tokenize: Callable[[list[str]], list[list[int]]]
     """Texts -> token ids, without the BOS."""
     decode: Callable[[list[int]], str]
-    bos_id: int
+    bos_id: int | None
+    """None for a memscope vocabulary without a newline: such a model samples but cannot score texts."""
     bos: str
     """The BOS token as text, for the output's conventions."""
     block_size: int
@@ -43,56 +49,76 @@ class LanguageModel:
     device: torch.device
     batch_size: int
     """Sequences per forward pass when scoring."""
+    last_logits_fn: LastLogitsFn | None = None
+    """idx (B, T) -> (B, V) next-token logits, for sampling; None: the last position of logits_fn."""
+    module: torch.nn.Module | None = None
+    """The network behind the functions: put in eval mode while this model computes, then restored, so a
+    model still training (the trainer's evaluations) samples without dropout and trains on after."""
+
+    @classmethod
+    def from_gpt(cls, gpt: torch.nn.Module, vocab: Vocab, path: str = "", batch_size: int = 256,
+                 kind: str = "memscope run") -> "LanguageModel":
+        """A memscope GPT in memory (anything with forward(idx, last_only) -> (logits, loss) and
+        config.block_size) over its task's character vocabulary; the newline serves as BOS."""
+        bos_id = vocab.stoi.get(MEMSCOPE_BOS)
+        return cls(
+            path=path, kind=kind, logits_fn=lambda idx: gpt(idx)[0],
+            tokenize=lambda texts: [vocab.encode(t) for t in texts], decode=vocab.decode,
+            bos_id=bos_id, bos=MEMSCOPE_BOS if bos_id is not None else "", block_size=gpt.config.block_size,
+            vocab_size=len(vocab), n_params=sum(p.numel() for p in gpt.parameters()),
+            device=next(gpt.parameters()).device, batch_size=batch_size,
+            last_logits_fn=gpt_last_logits_fn(gpt), module=gpt)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """BOS + the text's tokens, for each text."""
+        if self.bos_id is None:
+            raise MemscopeError(f"{self.path or 'model'}: its vocabulary has no newline to serve as the BOS token")
         return [[self.bos_id, *ids] for ids in self.tokenize(texts)]
 
     def token_nll_bits(self, seqs: list[list[int]], desc: str | None = None) -> list[torch.Tensor]:
         """Per sequence (BOS first), the (len - 1,) negative log2-probabilities, sliding window beyond
         block_size."""
-        return token_nll_bits(self.logits_fn, seqs, self.block_size, self.device, self.batch_size, desc)
+        with self._inference():
+            return token_nll_bits(self.logits_fn, seqs, self.block_size, self.device, self.batch_size, desc)
 
     def sequence_nll_bits(self, seqs: list[list[int]], desc: str | None = None) -> torch.Tensor:
         """(N,) total negative log2-likelihood of each sequence."""
-        return sequence_nll_bits(self.logits_fn, seqs, self.block_size, self.device, self.batch_size, desc)
+        with self._inference():
+            return sequence_nll_bits(self.logits_fn, seqs, self.block_size, self.device, self.batch_size,
+                                     desc)
 
     def greedy(self, prefixes: list[list[int]], n_new: list[int]) -> list[list[int]]:
-        return greedy_continue(self.logits_fn, prefixes, n_new, self.block_size, self.device, self.batch_size)
+        with self._inference():
+            return greedy_continue(self.logits_fn, prefixes, n_new, self.block_size, self.device,
+                                   self.batch_size)
+
+    def sample(self, prompts: list[list[int]], n_samples: int, max_new_tokens: int, temperature: float,
+               top_k: int | None, generator: torch.Generator) -> list[list[list[int]]]:
+        """n_samples continuations of max_new_tokens tokens per prompt, as [prompt][sample] -> ids: nanoGPT's
+        temperature -> top-k -> multinomial, drawn with generator (a CPU one gives the same draws on
+        every device). Prompts are token ids as given (no BOS is added)."""
+        with self._inference():
+            return sample_from(self._next_logits, prompts, n_samples, max_new_tokens, temperature, top_k,
+                               generator, self.block_size, self.device)
+
+    def _next_logits(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.last_logits_fn is not None:
+            return self.last_logits_fn(idx)
+        return self.logits_fn(idx)[:, -1, :]  # (B, V)
+
+    @contextmanager
+    def _inference(self):
+        if self.module is None:
+            yield
+            return
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            yield
+        finally:
+            self.module.train(was_training)
 
     def describe(self) -> dict:
         return {"path": self.path, "kind": self.kind, "n_params": self.n_params, "vocab_size": self.vocab_size,
                 "block_size": self.block_size, "bos": self.bos,
                 "uniform_bits_per_token": math.log2(self.vocab_size)}
-
-
-def load_lm(path: Path, device: str = "auto", batch_size: int | None = None) -> LanguageModel:
-    """A memscope run (its final weights) or a Hugging Face causal-LM directory, told apart by config.json."""
-    path = Path(path)
-    if not path.is_dir():
-        raise MemscopeError(f"no model directory at {path}")
-    if not (path / "config.json").is_file():
-        raise MemscopeError(f"{path} is not a model directory: no config.json "
-                            "(expected a memscope run or a Hugging Face model)")
-    config = store.read_json(path / "config.json", "model config")
-    if "task" in config and "train" in config:
-        return _memscope_lm(path, device, batch_size or 256)
-    if "model_type" in config:
-        from .hf import load_hf
-        return load_hf(path, device, batch_size or 8)
-    raise MemscopeError(f"{path} is neither a memscope run nor a Hugging Face model "
-                        "(its config.json has neither 'task' nor 'model_type')")
-
-
-def _memscope_lm(path: Path, device: str, batch_size: int) -> LanguageModel:
-    from ..runs import load_model
-    _, task, model, _ = load_model(path, "final", device)
-    vocab = task.vocab
-    if MEMSCOPE_BOS not in vocab.stoi:
-        raise MemscopeError(f"run {path}: its vocabulary has no newline to serve as the BOS token")
-    return LanguageModel(
-        path=str(path), kind="memscope run", logits_fn=gpt_logits_fn(model),
-        tokenize=lambda texts: [vocab.encode(t) for t in texts], decode=vocab.decode,
-        bos_id=vocab.stoi[MEMSCOPE_BOS], bos=MEMSCOPE_BOS, block_size=model.config.block_size,
-        vocab_size=model.config.vocab_size, n_params=model.count_params("total"),
-        device=next(model.parameters()).device, batch_size=batch_size)

@@ -18,7 +18,7 @@ import torch
 
 from .. import store
 from ..errors import ConfigError
-from ..evaluate import eval_generator, evaluate
+from ..evaluate import evaluate_tasks
 from ..models.gpt import GPT
 from ..runconfig import RunConfig
 from ..tasks import Task
@@ -117,16 +117,8 @@ class Protocol(Callback):
 
     def on_eval(self, ctx: EvalContext) -> dict:
         cfg = self.rc.train
-        figures: dict = {}
-        for label, task in ctx.tasks:
-            m = evaluate(ctx.model, task, n_samples=cfg.eval_samples, temperature=cfg.temperature,
-                         top_k=cfg.top_k, generator=eval_generator(cfg.seed, ctx.step), vocab=ctx.vocab)
-            if len(ctx.tasks) == 1:
-                return m
-            figures.update({f"{label}.{k}": v for k, v in m.items()})
-        seen = [figures[f"{label}.seen_acc"] for label, _ in ctx.tasks if figures[f"{label}.seen_acc"] is not None]
-        figures["seen_acc"] = sum(seen) / len(seen) if seen else None
-        return figures
+        return evaluate_tasks(ctx.model, ctx.tasks, ctx.vocab, n_samples=cfg.eval_samples,
+                              temperature=cfg.temperature, top_k=cfg.top_k, seed=cfg.seed, step=ctx.step)
 
     def summarize(self, history: list[dict]) -> dict:
         """When each task's withheld prompts were all right: first, share of evaluations, and from which

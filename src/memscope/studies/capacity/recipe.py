@@ -26,7 +26,7 @@ import torch
 from ... import store
 from ...errors import MemscopeError
 from ...measure.capacity import convergence_step, dataset_memorization, fit_bits_per_param, plateau
-from ...measure.likelihood import gpt_logits_fn
+from ...models.lm import LanguageModel
 from ...tasks import make_task
 from ...runtime import configure_cpu
 from ...train import RunConfig, build_run_config
@@ -190,11 +190,11 @@ def train_all(specs: list[tuple[str, RunConfig]], runs_dir: Path, executor: str 
 # ----------------------------------------------------------------------------- measuring stored runs
 def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> dict:
     """One run's record: memorized bits on its training set, train and held-out loss, convergence."""
-    from ...runs import load_model
+    from ...models.load import load_model
     rc, task, model, step = load_model(run_dir, "final", device)
     dev = next(model.parameters()).device
     configure_cpu(dev, rc.train.threads)
-    logits = gpt_logits_fn(model)
+    logits = LanguageModel.from_gpt(model, task.vocab).logits_fn
     mem = dataset_memorization(logits, task, dev)
     held = make_task("random-tokens", {**task.params(), "n_sequences": heldout_sequences,
                                        "seed": HELDOUT_SEED + task.seed})
