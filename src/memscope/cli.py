@@ -160,7 +160,7 @@ def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
         for opt, help_text in st.options.items():
             if opt not in seen:
                 seen.add(opt)
-                p.add_argument(f"--{opt.replace('_', '-')}", help=f"({st.name}) {help_text}")
+                p.add_argument(f"--{opt.replace('_', '-')}", help=help_text if st.name == name else argparse.SUPPRESS)
     return p
 
 

@@ -61,7 +61,7 @@ def register_study(name: str, *, profiles, text: Callable[[dict], str], options:
                             f"keyword-only, exactly its options {sorted(options)}")
         if name in _REGISTRY and _REGISTRY[name].reproduce is not fn:
             raise ValueError(f"study {name!r} is registered twice")
-        description = (inspect.getdoc(fn) or name).splitlines()[0]
+        description = (inspect.getdoc(fn) or name).splitlines()[0].rstrip(".")
         _REGISTRY[name] = Study(name, description, tuple(profiles), fn, text, options)
         return fn
     return wrap
