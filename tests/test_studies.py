@@ -30,7 +30,7 @@ def test_a_new_study_is_one_decorated_function(monkeypatch):
         return {"profile": profile, "width": width, "files": {}}
 
     assert studies.reproduce("toy", profile="tiny", width=3) == {"profile": "tiny", "width": 3, "files": {}}
-    assert studies.get_study("toy").describe() == {"description": "A toy study.", "profiles": ["tiny"],
+    assert studies.get_study("toy").describe() == {"description": "A toy study", "profiles": ["tiny"],
                                                    "options": ["width"]}
     with pytest.raises(ConfigError, match="study 'toy' has no option 'withheld'"):
         studies.reproduce("toy", withheld="2,3")
