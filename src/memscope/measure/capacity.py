@@ -27,9 +27,6 @@ import torch
 from .likelihood import LogitsFn, sequence_nll_bits
 from .stats import mean_sd, t_interval, t_quantile
 
-t975 = t_quantile
-"""The two-sided 95% Student t quantile t_{0.975, df} (the default confidence of t_quantile)."""
-
 BOS = "\n"
 
 

@@ -25,12 +25,8 @@ def _axes(width: float) -> tuple[Figure, Axes]:
     return fig, fig.subplots()
 
 
-def _sizes(results: dict) -> list[dict]:
-    return results["sizes"]
-
-
 def _colors(results: dict):
-    n = len(_sizes(results))
+    n = len(results["sizes"])
     return colormaps["viridis"]([i / max(n - 1, 1) for i in range(n)])
 
 
@@ -54,7 +50,7 @@ def fig_memorized(results: dict) -> Figure:
         by_cell[(f"d{r['n_embd']}-l{r['n_layer']}", r["n_sequences"])].append(r["memorized_bits"])
         ax.scatter(r["n_sequences"], r["memorized_bits"], s=9, color="0.6", zorder=1)
     colors = _colors(results)
-    for s, c in zip(_sizes(results), colors):
+    for s, c in zip(results["sizes"], colors):
         ns = sorted(n for size, n in by_cell if size == s["size"])
         means = [sum(by_cell[(s["size"], n)]) / len(by_cell[(s["size"], n)]) for n in ns]
         ax.plot(ns, means, "o-", color=c, label=f"{s['size']} ({s['n_params_total']:,} params)", zorder=2)
@@ -91,7 +87,7 @@ def fig_double_descent(results: dict) -> Figure:
     fig, ax = _axes(7.5)
     dd = results["double_descent"]
     colors = _colors(results)
-    for s, c in zip(_sizes(results), colors):
+    for s, c in zip(results["sizes"], colors):
         pts = sorted((p for p in dd["points"] if p["size"] == s["size"]), key=lambda p: p["ratio"])
         x = [p["ratio"] for p in pts]
         ax.plot(x, [p["train_loss_bits_per_token"] for p in pts], "s--", color=c, ms=4)
