@@ -257,7 +257,7 @@ def make_parser() -> argparse.ArgumentParser:
                                    "`memscope reproduce STUDY --help` lists a study's options")
     s.add_argument("--list", action="store_true", help="list the studies, their profiles and options")
     s.add_argument("--json", action="store_true")
-    s.add_argument("study", nargs="?", help="tbtt (Barron & White 2025), capacity (Morris et al. 2025), ...")
+    s.add_argument("study", nargs="?", help="the study to run (memscope reproduce --list names them)")
     s.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_reproduce)
 
