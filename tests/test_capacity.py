@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from memscope.studies.capacity import recipe as cap
-from memscope.measure.capacity import (ceiling_bits, convergence_step, dataset_memorization, fit_bits_per_param,
-                                       plateau, sequence_ids, t975)
+from memscope.train.callbacks import convergence_step
+from memscope.measure.capacity import (ceiling_bits, dataset_memorization, fit_bits_per_param,
+                                       plateau, sequence_ids)
+from memscope.measure.stats import t_quantile as t975
 from memscope.models.gpt import GPT
 from memscope.tasks import make_task
 from memscope.train import build_run_config

@@ -1,2 +1,58 @@
-"""memscope: how much did a transformer memorize, and how much did it generalize?"""
+"""memscope: how much did a transformer memorize, and how much did it generalize?
+
+The Python API is the set of functions the command line calls, importable from here; each is imported on
+first use (PEP 562), so `import memscope` loads neither torch nor any other submodule:
+
+    from memscope import build_run_config, train, eval_run
+    rc = build_run_config("arithmetic", "n14", {"steps": "40"})
+    summary = train(rc, Path("runs/demo"))
+
+`train`, `evaluate` and `audit` share their names with submodules; as attributes of the package they are
+always the functions. The submodules stay importable by their dotted names (`from memscope.train import
+RunConfig`, `import memscope.audit.core`).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
 __version__ = "0.1.0"
+
+_API = {  # name -> the module that defines it
+    "RunConfig": "memscope.train",
+    "build_run_config": "memscope.train",
+    "train": "memscope.train",
+    "train_group": "memscope.train",
+    "load_lm": "memscope.models.load",
+    "evaluate": "memscope.evaluate",
+    "eval_run": "memscope.runs",
+    "audit": "memscope.audit",
+    "reproduce": "memscope.studies",
+    "run_grid": "memscope.sweep",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value  # cached: __getattr__ runs once per name
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value) -> None:
+        # Importing the submodule memscope.train (or .evaluate, .audit) sets it as an attribute of this
+        # package, which would shadow the API function of the same name: keep the function.
+        if name in _API and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

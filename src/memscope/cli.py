@@ -127,13 +127,49 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from .studies.tbtt.recipe import reproduce, tables_markdown
-    r = reproduce(args.profile, args.seeds, args.withheld, Path(args.out or f"runs/tbtt-{args.profile}"),
-                  args.executor, args.workers, args.address)
-    claims = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
-                        for c in r["claims"])
-    _print(r, args.json, f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims}\n\n"
-                         f"report: {r['files']['report']}")
+    from .studies import COMMON_OPTIONS, get_study, list_studies
+    if args.list:
+        studies = {name: st.describe() for name, st in list_studies().items()}
+        _print(studies, args.json, "\n".join(f"{name}: {d['description']}; profiles: {', '.join(d['profiles'])}"
+                                             for name, d in studies.items()))
+        return
+    if args.study is None:
+        raise MemscopeError("reproduce: name a study (see memscope reproduce --list)")
+    study = get_study(args.study)
+    opts = _study_parser(study.name, list_studies()).parse_args(args.rest)
+    given = {k: v for k, v in vars(opts).items() if v is not None and k != "json"}
+    for key in given:  # another study's option: one line naming whose it is
+        if key not in study.options and key not in COMMON_OPTIONS:
+            raise MemscopeError(f"--{key.replace('_', '-')} is not an option of study {study.name!r} "
+                                f"(its own: {', '.join('--' + o for o in study.options) or 'none'})")
+    _reproduce(study.name, given, args.json or opts.json)
+
+
+def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
+    """The flags after `memscope reproduce STUDY`: the common ones, then every study's own options (so
+    that one given to the wrong study is named as such rather than unknown)."""
+    p = _Parser(prog=f"memscope reproduce {name}")
+    p.add_argument("--profile", help=f"one of: {', '.join(studies[name].profiles)} (default quick)")
+    p.add_argument("--seeds", type=int, help="seeds per configuration (default: the profile's)")
+    p.add_argument("--out", type=Path, help="output directory (default runs/STUDY-PROFILE...)")
+    p.add_argument("--executor", help="sweep executor: pool, local or ray (default: the study's)")
+    p.add_argument("--workers", type=int, help="worker processes (default 2)")
+    p.add_argument("--address", help="Ray cluster address")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    seen = set()
+    for st in sorted(studies.values(), key=lambda st: st.name != name):  # this study's options first
+        for opt, help_text in st.options.items():
+            if opt not in seen:
+                seen.add(opt)
+                p.add_argument(f"--{opt.replace('_', '-')}", help=help_text if st.name == name else argparse.SUPPRESS)
+    return p
+
+
+def _reproduce(name: str, options: dict, as_json: bool) -> None:
+    """Run a study and print its result: shared by `reproduce STUDY` and its aliases (`capacity`)."""
+    from .studies import reproduce, get_study
+    r = reproduce(name, **options)
+    _print(r, as_json, get_study(name).text(r))
 
 
 def cmd_runs(args) -> None:
@@ -143,13 +179,10 @@ def cmd_runs(args) -> None:
     _print({"runs": rows}, args.json, text)
 
 
-def cmd_capacity(args) -> None:
-    from .studies.capacity.recipe import format_capacity, get_profile, run_capacity, with_seeds
-    profile = with_seeds(get_profile(args.profile), args.seeds)
-    r = run_capacity(profile, args.precision, Path(args.out) if args.out else None, executor=args.executor,
-                     workers=args.workers, address=args.address, device=args.device)
-    brief = {k: r[k] for k in ("precision", "bits_per_param", "sizes", "paper", "runs", "converged_runs", "files")}
-    _print({"profile": profile.name, **brief}, args.json, format_capacity(r))
+def cmd_capacity(args) -> None:  # an alias of `memscope reproduce capacity`
+    common = {k: getattr(args, k) for k in ("profile", "seeds", "out", "executor", "workers", "address",
+                                            "precision", "device")}
+    _reproduce("capacity", {k: v for k, v in common.items() if v is not None}, args.json)
 
 
 def cmd_size(args) -> None:
@@ -223,16 +256,14 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sweep)
 
-    s = sub.add_parser("reproduce", help="reproduce a paper's tables and figures (tbtt: Too Big to Think)")
-    s.add_argument("study", choices=["tbtt"], help="tbtt: Barron & White 2025, Tables 2-4")
-    s.add_argument("--profile", default="quick", help="quick (n-models, minutes on a CPU) or paper")
-    s.add_argument("--seeds", type=int, help="seeds per task x model (default: the profile's)")
-    s.add_argument("--withheld", help="another withheld pair, e.g. 2,3 (default the paper's 5,7)")
-    s.add_argument("--out", help="output directory (default runs/tbtt-PROFILE)")
-    s.add_argument("--executor", default="pool", help="pool (default, one process per core), local, or ray")
-    s.add_argument("--workers", type=int, help="worker processes (default 2)")
-    s.add_argument("--address", help="Ray cluster address")
+    s = sub.add_parser("reproduce", help="reproduce a paper's tables and figures (see --list)",
+                       description="memscope reproduce STUDY [--profile P] [--seeds N] [--out DIR] [--executor E] "
+                                   "[--workers W] [--address A] [study options] [--json]; "
+                                   "`memscope reproduce STUDY --help` lists a study's options")
+    s.add_argument("--list", action="store_true", help="list the studies, their profiles and options")
     s.add_argument("--json", action="store_true")
+    s.add_argument("study", nargs="?", help="the study to run (memscope reproduce --list names them)")
+    s.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_reproduce)
 
     s = sub.add_parser("runs", help="list the runs of a store and their status")
@@ -267,14 +298,14 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("capacity", help="bits per parameter: capacity sweep on random tokens (Morris et al. 2025)")
     s.add_argument("--profile", default="quick", help="quick (CPU, ~10 min), paper (GPU), tiny (smoke test)")
-    s.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast matmuls)")
+    s.add_argument("--precision", help="fp32 (default) or bf16 (autocast matmuls)")
     s.add_argument("--seeds", type=int, help="seeds per (size, N) (default: the profile's)")
     s.add_argument("--out", help="directory for runs/, results.json and the report "
                                  "(default runs/capacity-PROFILE-PRECISION)")
-    s.add_argument("--executor", default="local", help="sweep executor: local, pool, ray")
+    s.add_argument("--executor", help="sweep executor: local (default), pool, ray")
     s.add_argument("--workers", type=int, help="parallel workers of the executor")
     s.add_argument("--address", help="Ray cluster address")
-    s.add_argument("--device", default="auto", help="device for measuring the trained runs")
+    s.add_argument("--device", help="device for measuring the trained runs (default auto)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_capacity)
 
@@ -319,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     except MemscopeError as e:
         print(f"memscope: error: {e}", file=sys.stderr)
         return 2
+    except SystemExit as e:  # --help of a second-stage parser (memscope reproduce STUDY --help)
+        return int(e.code or 0)
     except KeyboardInterrupt:
         print("memscope: interrupted", file=sys.stderr)
         return 130

@@ -5,8 +5,12 @@ import base64
 import html
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import store
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -14,13 +18,20 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-widt
 .ok{color:#176f2c;font-weight:600}.no{color:#a11;font-weight:600}code{background:#f5f5f5;padding:0 .2em}"""
 
 
-def figure_to_data_uri(fig) -> str:
-    """A matplotlib figure as a PNG data URI (the figure is closed)."""
-    import matplotlib.pyplot as plt
+def figure_png(fig: Figure) -> bytes:
+    """A matplotlib Figure (built without pyplot: no global state, safe in threads) as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def figure_to_data_uri(fig: Figure) -> str:
+    """A matplotlib Figure as a PNG data URI, for an <img> in a self-contained page."""
+    return png_data_uri(figure_png(fig))
 
 
 def img(uri: str, alt: str = "") -> str:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .likelihood import LogitsFn, sequence_nll_bits
+from .stats import mean_sd, t_interval, t_quantile
 
 BOS = "\n"
 
@@ -114,25 +115,6 @@ def plateau(points: list[tuple[int, float]], within: float = 0.05) -> Plateau:
                    reached=n_best < pts[-1][0] or flat_tail)
 
 
-def t975(df: int) -> float:
-    """The two-sided 95% Student t quantile t_{0.975, df}."""
-    if df < 1:
-        raise ValueError("a t interval needs at least one degree of freedom")
-    from scipy import stats
-    return float(stats.t.ppf(0.975, df))
-
-
-def _mean_interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and its 95% t-interval (None with fewer than two values)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, None, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t975(n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
 def slope_through_origin(x: list[float], y: list[float]) -> tuple[float, float | None]:
     """Least squares y = b*x: b and its standard error (None with a single point)."""
     sxx = sum(v * v for v in x)
@@ -168,40 +150,22 @@ def fit_bits_per_param(capacities: dict[int, list[tuple[int, float]]]) -> dict:
                 for seed, pts in sorted(capacities.items()) if pts}
     if not per_seed:
         raise ValueError("no capacities to fit")
-    mean, lo, hi = _mean_interval(list(per_seed.values()))
+    slopes = list(per_seed.values())
+    mean, _ = mean_sd(slopes)
+    ci = t_interval(slopes)
     xs = [float(p) for pts in capacities.values() for p, _ in pts]
     ys = [float(c) for pts in capacities.values() for _, c in pts]
     b0, se0 = slope_through_origin(xs, ys)
     pooled = {"bits_per_param": b0, "ci95": None}
     if se0 is not None:
-        h = t975(len(xs) - 1) * se0
+        h = t_quantile(len(xs) - 1) * se0
         pooled["ci95"] = [b0 - h, b0 + h]
     with_intercept = None
     if len(set(xs)) >= 2:
         b1, a1, se1 = slope_with_intercept(xs, ys)
         with_intercept = {"bits_per_param": b1, "intercept_bits": a1,
-                          "ci95": None if se1 is None else [b1 - t975(len(xs) - 2) * se1,
-                                                            b1 + t975(len(xs) - 2) * se1]}
-    return {"bits_per_param": mean, "ci95": None if lo is None else [lo, hi],
+                          "ci95": None if se1 is None else [b1 - t_quantile(len(xs) - 2) * se1,
+                                                            b1 + t_quantile(len(xs) - 2) * se1]}
+    return {"bits_per_param": mean, "ci95": None if ci is None else list(ci),
             "per_seed": {str(s): b for s, b in per_seed.items()}, "n_seeds": len(per_seed),
             "pooled_through_origin": pooled, "pooled_with_intercept": with_intercept}
-
-
-# ----------------------------------------------------------------------------- convergence
-def convergence_step(losses: list[tuple[int, float | None]], patience: int, rel_tol: float) -> int | None:
-    """The first evaluation step at which the early-stop criterion holds, or None if it never does.
-
-    losses: (step, training loss) per evaluation, in order (None losses, e.g. step 0's, are skipped).
-    The criterion is the trainer's (TrainConfig.stop_patience / stop_rel_tol): the best of the last
-    `patience` losses is not below the best loss before them by the fraction rel_tol.
-    """
-    if patience <= 0:
-        return None
-    seen: list[float] = []
-    for step, loss in losses:
-        if loss is None:
-            continue
-        seen.append(loss)
-        if len(seen) > patience and min(seen[-patience:]) > min(seen[:-patience]) * (1.0 - rel_tol):
-            return step
-    return None

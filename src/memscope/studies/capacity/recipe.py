@@ -24,12 +24,17 @@ from pathlib import Path
 import torch
 
 from ... import store
+from .. import register_study
 from ...errors import MemscopeError
-from ...measure.capacity import convergence_step, dataset_memorization, fit_bits_per_param, plateau
+from ...measure.capacity import dataset_memorization, fit_bits_per_param, plateau
+from ...measure.stats import mean_sd
 from ...models.lm import LanguageModel
 from ...tasks import make_task
 from ...runtime import configure_cpu
-from ...train import RunConfig, build_run_config
+from ...sweep import run_many
+from ...runconfig import RunConfig, build_run_config
+from ...train.callbacks import convergence_step
+from .report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -171,22 +176,6 @@ def build_specs(p: CapacityProfile, precision: str) -> list[tuple[str, RunConfig
     return specs
 
 
-def train_all(specs: list[tuple[str, RunConfig]], runs_dir: Path, executor: str = "local",
-              workers: int | None = None, address: str | None = None) -> dict[str, dict]:
-    """Train every spec into runs_dir/<name>, skipping finished runs; name -> summary."""
-    try:
-        from ..sweep import run_many
-    except ImportError:
-        run_many = None
-    if run_many is not None:
-        return run_many(specs, runs_dir, executor=executor, workers=workers, address=address)
-    # FALLBACK until memscope.sweep exists: one run after another in this process (resume skips done ones).
-    from ...train import train
-    if executor != "local":
-        raise MemscopeError(f"executor {executor!r} needs memscope.sweep; only 'local' works without it")
-    return {name: train(rc, runs_dir / name, resume=True) for name, rc in specs}
-
-
 # ----------------------------------------------------------------------------- measuring stored runs
 def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> dict:
     """One run's record: memorized bits on its training set, train and held-out loss, convergence."""
@@ -253,9 +242,7 @@ def _per_size(capacities: list[dict]) -> list[dict]:
         groups[c["size"]].append(c)
     out = []
     for size, cs in groups.items():
-        caps = [c["capacity_bits"] for c in cs]
-        mean = sum(caps) / len(caps)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in caps) / (len(caps) - 1)) if len(caps) > 1 else None
+        mean, sd = mean_sd([c["capacity_bits"] for c in cs])
         out.append({"size": size, "n_embd": cs[0]["n_embd"], "n_params_total": cs[0]["n_params_total"],
                     "n_params_non_embedding": cs[0]["n_params_non_embedding"], "capacity_bits": mean,
                     "capacity_sd_bits": sd, "bits_per_param": mean / cs[0]["n_params_total"],
@@ -292,7 +279,6 @@ def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | 
                  executor: str = "local", workers: int | None = None, address: str | None = None,
                  device: str = "auto") -> dict:
     """Train what is missing, measure every run, fit, and write results.json + the report in `out`."""
-    from .report import write_report
     if precision not in ("fp32", "bf16"):
         raise MemscopeError(f"--precision {precision!r} must be fp32 or bf16")
     out = Path(out) if out is not None else default_out(profile, precision)
@@ -300,7 +286,7 @@ def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | 
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     log.info("capacity %s (%s): %d runs in %s", profile.name, precision, len(specs), runs_dir)
-    train_all(specs, runs_dir, executor, workers, address)
+    run_many(specs, runs_dir, executor=executor, workers=workers, address=address)
     records = [measure_run(runs_dir / name, profile.heldout_sequences, device) for name, _ in specs]
     results = {"profile": asdict(profile), "precision": precision, "paper": PAPER,
                **analyse(records, math.log2(profile.vocab_size)), "records": records}
@@ -313,20 +299,43 @@ def with_seeds(profile: CapacityProfile, seeds: int | None) -> CapacityProfile:
     return profile if seeds is None else replace(profile, seeds=seeds)
 
 
-def format_capacity(results: dict) -> str:
-    fit = results["bits_per_param"]["total"]
+def brief(results: dict) -> dict:
+    """What the command prints with --json: the fit, the sizes and the files, not every run's record."""
+    keep = ("precision", "bits_per_param", "sizes", "paper", "runs", "converged_runs", "files")
+    return {"profile": results["profile"]["name"], **{k: results[k] for k in keep}}
+
+
+def format_capacity(r: dict) -> str:
+    """brief(results) as text."""
+    fit = r["bits_per_param"]["total"]
     ci, pooled = fit["ci95"], fit["pooled_through_origin"]["ci95"]
     ci_text = (f" (95% CI over {fit['n_seeds']} seeds {ci[0]:.2f}-{ci[1]:.2f}" if ci else " (one seed: no seed interval")
     if pooled:
         ci_text += f"; pooled over sizes and seeds {pooled[0]:.2f}-{pooled[1]:.2f}"
     ci_text += ")"
-    lines = [f"capacity sweep {results['profile']['name']} ({results['precision']}): {results['runs']} runs, "
-             f"{results['converged_runs']} met the stop criterion before the step cap",
+    lines = [f"capacity sweep {r['profile']} ({r['precision']}): {r['runs']} runs, "
+             f"{r['converged_runs']} met the stop criterion before the step cap",
              f"bits per parameter (all parameters): {fit['bits_per_param']:.2f}{ci_text}; paper: "
              f"{PAPER['bits_per_param_fp32']} fp32, {PAPER['bits_per_param_bf16']} bf16",
-             f"bits per non-embedding parameter: {results['bits_per_param']['non_embedding']['bits_per_param']:.2f}"]
-    for s in results["sizes"]:
+             f"bits per non-embedding parameter: {r['bits_per_param']['non_embedding']['bits_per_param']:.2f}"]
+    for s in r["sizes"]:
         lines.append(f"  {s['size']:<8} {s['n_params_total']:>7,} params  capacity {s['capacity_bits']:>9,.0f} bits  "
                      f"{s['bits_per_param']:.2f} bits/param  plateau {'reached' if s['plateau_reached'] else 'at grid edge'}")
-    lines += [f"report: {f}" for f in results.get("files", [])]
+    lines += [f"report: {f}" for f in r["files"].values()]
     return "\n".join(lines)
+
+
+@register_study("capacity", profiles=PROFILES, text=format_capacity,
+                options={"precision": "fp32 or bf16 (autocast matmuls); default fp32",
+                         "device": "device for measuring the trained runs (default auto)"})
+def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "local",
+              workers: int | None = None, address: str | None = None, *, precision: str = "fp32",
+              device: str = "auto") -> dict:
+    """Capacity (Morris et al. 2025): bits per parameter of GPTs trained on random tokens, double descent.
+
+    Writes results.json (every run's record) and the report into out (default
+    runs/capacity-PROFILE-PRECISION); returns brief(results).
+    """
+    p = with_seeds(get_profile(profile), seeds)
+    return brief(run_capacity(p, precision, out, executor=executor, workers=workers, address=address,
+                              device=device))

@@ -4,11 +4,14 @@ Reads results.json's dict only: plotting never trains or measures.
 """
 from __future__ import annotations
 
-import base64
 import html
 import math
 from collections import defaultdict
 from pathlib import Path
+
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from ... import report, store
 
@@ -16,22 +19,15 @@ FIGURES = {"memorized": "fig_memorized_bits.png", "capacity": "fig_capacity_vs_p
            "double_descent": "fig_double_descent.png"}
 
 
-def _axes(width: float):
-    """pyplot (Agg backend) and a new figure with one axes, width x 4.8 inches."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(width, 4.8))
-    return plt, fig, ax
+def _axes(width: float) -> tuple[Figure, Axes]:
+    """A new figure (no pyplot: no global state) with one axes, width x 4.8 inches."""
+    fig = Figure(figsize=(width, 4.8))
+    return fig, fig.subplots()
 
 
-def _sizes(results: dict) -> list[dict]:
-    return results["sizes"]
-
-
-def _colors(plt, results: dict):
-    n = len(_sizes(results))
-    return plt.cm.viridis([i / max(n - 1, 1) for i in range(n)])
+def _colors(results: dict):
+    n = len(results["sizes"])
+    return colormaps["viridis"]([i / max(n - 1, 1) for i in range(n)])
 
 
 def _finish(fig, ax, xlabel: str, ylabel: str, title: str, minor_y_labels: bool = False):
@@ -46,15 +42,15 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str, minor_y_labels: bool 
     return fig
 
 
-def fig_memorized(results: dict):
+def fig_memorized(results: dict) -> Figure:
     """Memorized bits against dataset size, one curve per model size, plateaus marked (Morris Fig. 1)."""
-    plt, fig, ax = _axes(7.5)
+    fig, ax = _axes(7.5)
     by_cell: dict[tuple[str, int], list[float]] = defaultdict(list)
     for r in results["records"]:
         by_cell[(f"d{r['n_embd']}-l{r['n_layer']}", r["n_sequences"])].append(r["memorized_bits"])
         ax.scatter(r["n_sequences"], r["memorized_bits"], s=9, color="0.6", zorder=1)
-    colors = _colors(plt, results)
-    for s, c in zip(_sizes(results), colors):
+    colors = _colors(results)
+    for s, c in zip(results["sizes"], colors):
         ns = sorted(n for size, n in by_cell if size == s["size"])
         means = [sum(by_cell[(s["size"], n)]) / len(by_cell[(s["size"], n)]) for n in ns]
         ax.plot(ns, means, "o-", color=c, label=f"{s['size']} ({s['n_params_total']:,} params)", zorder=2)
@@ -68,9 +64,9 @@ def fig_memorized(results: dict):
                    "Memorized bits plateau at each model's capacity (dotted: capacity = max over N)")
 
 
-def fig_capacity(results: dict):
+def fig_capacity(results: dict) -> Figure:
     """Capacity against parameters (all parameters) with the fitted line and the paper's slopes."""
-    _, fig, ax = _axes(6.5)
+    fig, ax = _axes(6.5)
     caps = results["capacities"]
     ax.scatter([c["n_params_total"] for c in caps], [c["capacity_bits"] for c in caps], color="C0", zorder=3,
                label="capacity of one (size, seed)")
@@ -86,12 +82,12 @@ def fig_capacity(results: dict):
                    "Capacity against parameters (fit through the origin)")
 
 
-def fig_double_descent(results: dict):
+def fig_double_descent(results: dict) -> Figure:
     """Train and held-out loss against dataset bits / capacity; held-out peak of each size marked."""
-    plt, fig, ax = _axes(7.5)
+    fig, ax = _axes(7.5)
     dd = results["double_descent"]
-    colors = _colors(plt, results)
-    for s, c in zip(_sizes(results), colors):
+    colors = _colors(results)
+    for s, c in zip(results["sizes"], colors):
         pts = sorted((p for p in dd["points"] if p["size"] == s["size"]), key=lambda p: p["ratio"])
         x = [p["ratio"] for p in pts]
         ax.plot(x, [p["train_loss_bits_per_token"] for p in pts], "s--", color=c, ms=4)
@@ -103,10 +99,6 @@ def fig_double_descent(results: dict):
     ax.axvline(1.0, color="0.5", lw=1)
     return _finish(fig, ax, "dataset bits / model capacity", "loss (bits per token)",
                    "Train (dashed) and held-out (solid) loss; ★ held-out peak per size", minor_y_labels=True)
-
-
-def _png(fig) -> bytes:
-    return base64.b64decode(report.figure_to_data_uri(fig).split(",", 1)[1])
 
 
 def _fmt(v, spec=",.0f") -> str:
@@ -185,14 +177,15 @@ def _md_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: dict, out: Path) -> list[str]:
-    """report.html (self-contained), report.md and the three PNG figures in `out`; returns their paths."""
+def write_report(results: dict, out: Path) -> dict[str, str]:
+    """report.html (self-contained), report.md and the three PNG figures in `out`; returns their paths
+    (keys report, report_md, figure_memorized, figure_capacity, figure_double_descent)."""
     out = Path(out)
-    pngs = {key: _png(fn(results)) for key, fn in
+    pngs = {key: report.figure_png(fn(results)) for key, fn in
             (("memorized", fig_memorized), ("capacity", fig_capacity), ("double_descent", fig_double_descent))}
     for key, data in pngs.items():
         store.atomic_write_bytes(out / FIGURES[key], data)
-    uri = {k: "data:image/png;base64," + base64.b64encode(v).decode("ascii") for k, v in pngs.items()}
+    uri = {k: report.png_data_uri(v) for k, v in pngs.items()}
     tables = _tables(results)
     notes = _notes(results)
     title = f"memscope capacity: {results['profile']['name']} profile, {results['precision']}"
@@ -210,4 +203,5 @@ def write_report(results: dict, out: Path) -> list[str]:
           _md_table(*tables["sizes"]), "", "## Method and caveats", *[f"- {n}" for n in notes], "",
           "## Runs", _md_table(*tables["runs"]), ""]
     store.write_text(out / "report.md", "\n".join(md))
-    return [str(out / "report.html"), str(out / "report.md"), *(str(out / f) for f in FIGURES.values())]
+    return {"report": str(out / "report.html"), "report_md": str(out / "report.md"),
+            **{f"figure_{key}": str(out / name) for key, name in FIGURES.items()}}

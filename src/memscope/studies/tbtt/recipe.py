@@ -7,43 +7,19 @@ never trains: rerunning an interrupted reproduction trains only the missing runs
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import store
+from .. import register_study
 from ...errors import ConfigError
 from ...sweep import Spec, run_many
 from ...train import build_run_config
+from .report import write_outputs
+from .tables import TASKS, build_tables, claims, tables_markdown
 
 log = logging.getLogger(__name__)
-
-TASKS = ("arithmetic", "capitals", "combined")
-
-# ../shared/REFERENCE.md section 1: the paper's best checkpoints (one seed, withheld pairs 5,7).
-PUBLISHED = {
-    ("arithmetic", "n14"): {"add_acc": 1.00, "sub_acc": 1.00, "withheld_correct": 40},
-    ("arithmetic", "n28"): {"add_acc": 0.98, "sub_acc": 0.98, "withheld_correct": 0},
-    ("arithmetic", "n56"): {"add_acc": 0.98, "sub_acc": 0.98, "withheld_correct": 0},
-    ("arithmetic", "mlt"): {"add_acc": 0.98, "sub_acc": 0.98, "withheld_correct": 0},
-    ("capitals", "n14"): {"facts_acc": 0.082},
-    ("capitals", "n28"): {"facts_acc": 1.00},
-    ("capitals", "n56"): {"facts_acc": 1.00},
-    ("capitals", "mlt"): {"facts_acc": 1.00},
-    ("combined", "n14"): {"add_acc": 0.312, "sub_acc": 0.394, "facts_acc": 0.020, "combined_acc": 0.286,
-                          "withheld_correct": 0},
-    ("combined", "n28"): {"add_acc": 0.950, "sub_acc": 0.970, "facts_acc": 0.876, "combined_acc": 0.943,
-                          "withheld_correct": 0},
-    ("combined", "n56"): {"add_acc": 0.98, "sub_acc": 0.98, "facts_acc": 1.00, "combined_acc": 0.984,
-                          "withheld_correct": 0},
-    ("combined", "mlt"): {"add_acc": 0.98, "sub_acc": 0.98, "facts_acc": 1.00, "combined_acc": 0.984,
-                          "withheld_correct": 0},
-}
-TABLE_OF_TASK = {"arithmetic": 2, "capitals": 3, "combined": 4}
-COLUMNS = {"arithmetic": ("add_acc", "sub_acc", "withheld_correct"), "capitals": ("facts_acc",),
-           "combined": ("add_acc", "sub_acc", "facts_acc", "combined_acc", "withheld_correct")}
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -113,102 +89,6 @@ def build_specs(profile: Profile, seeds: int, withheld: str | None) -> list[Spec
     return specs
 
 
-# ----------------------------------------------------------------------------- reading runs back
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def cell(summaries: list[dict], key: str) -> dict:
-    """A table cell over seeds: the best checkpoint's figure (selected on non-withheld accuracy, never on
-    the withheld pairs) as mean and spread; for the withheld score also how many seeds reach 40/40."""
-    values = [s["best"][key] for s in summaries]
-    mean, sd = _mean_sd([float(v) for v in values])
-    out = {"mean": mean, "sd": sd, "values": values}
-    if key == "withheld_correct":
-        out["total"] = summaries[0]["best"]["withheld_total"]
-        out["seeds_40_at_best"] = sum(v == out["total"] for v in values)
-        out["seeds_40_ever"] = sum(s["first_withheld_step"] is not None for s in summaries)
-        out["final"] = [s["withheld_correct"] for s in summaries]
-    return out
-
-
-def build_tables(summaries: dict[str, dict], models: tuple[str, ...], seeds: int) -> dict:
-    """{task: {model: {column: cell}}} for the runs present."""
-    tables: dict = {}
-    for task in TASKS:
-        for model in models:
-            runs = [summaries.get(f"{task}-{model}-seed{s}") for s in range(seeds)]
-            runs = [r for r in runs if r is not None]
-            if runs:
-                tables.setdefault(task, {})[model] = {c: cell(runs, c) for c in COLUMNS[task]}
-    return tables
-
-
-def _fmt(task: str, col: str, c: dict) -> str:
-    if col == "withheld_correct":
-        t = c["total"]
-        return (f"{c['mean']:.1f}/{t} ({t}/{t}: {c['seeds_40_at_best']} of {len(c['values'])} seeds at best, "
-                f"{c['seeds_40_ever']} ever)")
-    return f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}"
-
-
-def _fmt_published(col: str, v) -> str:
-    return f"{v}/40" if col == "withheld_correct" else f"{100 * v:.1f}"
-
-
-def tables_markdown(tables: dict, seeds: int) -> str:
-    parts = []
-    for task, rows in tables.items():
-        cols = COLUMNS[task]
-        head = ["model"] + [f"{c.replace('_acc', '').replace('_correct', '')} (memscope)" for c in cols] + \
-               [f"{c.replace('_acc', '').replace('_correct', '')} (paper)" for c in cols]
-        lines = [f"### Table {TABLE_OF_TASK[task]}: {task} (best checkpoint; mean ± sd over {seeds} seeds, %)",
-                 "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for model, row in rows.items():
-            pub = PUBLISHED.get((task, model), {})
-            lines.append("| " + " | ".join([model] + [_fmt(task, c, row[c]) for c in cols]
-                                           + [_fmt_published(c, pub[c]) if c in pub else "-" for c in cols]) + " |")
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n"
-
-
-# ----------------------------------------------------------------------------- the claims
-def claims(tables: dict) -> list[dict]:
-    """Each of the paper's claims, whether it held here, and the numbers it rests on."""
-    out = []
-
-    def add(claim, held, evidence):
-        out.append({"claim": claim, "held": held, "evidence": evidence})
-
-    arith, caps, comb = (tables.get(t, {}) for t in TASKS)
-    if "n14" in arith:
-        w = arith["n14"]["withheld_correct"]
-        n = len(w["values"])
-        add("n14 generalizes to the withheld pairs (all samples right)", w["seeds_40_ever"] * 2 > n,
-            f"{w['seeds_40_ever']} of {n} seeds reach {w['total']}/{w['total']} at some evaluation, {w['seeds_40_at_best']} at the "
-            f"best checkpoint; best-checkpoint scores {w['values']}, final scores {w['final']}")
-    if "n14" in caps:
-        c = caps["n14"]["facts_acc"]
-        add("n14 fails to memorize the capitals", c["mean"] < 0.5,
-            f"capitals accuracy {100 * c['mean']:.1f}% ± {100 * c['sd']:.1f} (paper 8.2%)")
-    big = [m for m in ("n28", "n56", "mlt") if m in caps]
-    if big:
-        accs = {m: caps[m]["facts_acc"]["mean"] for m in big}
-        add("n28 and larger memorize the capitals", all(a >= 0.9 for a in accs.values()),
-            ", ".join(f"{m} {100 * a:.1f}%" for m, a in accs.items()) + " (paper 100%)")
-    big = [m for m in ("n28", "n56", "mlt") if m in arith]
-    if big:
-        w = {m: arith[m]["withheld_correct"] for m in big}
-        add("n28 and larger fail the withheld pairs", all(c["seeds_40_at_best"] == 0 for c in w.values()),
-            ", ".join(f"{m} {c['values']} of {c['total']} at best, all right ever in {c['seeds_40_ever']} seeds"
-                      for m, c in w.items()) + " (paper 0/40)")
-    if comb:
-        w = {m: r["withheld_correct"] for m, r in comb.items()}
-        add("joint training (combined) generalizes for no size", all(c["seeds_40_at_best"] == 0 for c in w.values()),
-            ", ".join(f"{m} {c['values']} of {c['total']} at best" for m, c in w.items()) + " (paper 0/40 for all)")
-    return out
-
-
 # ----------------------------------------------------------------------------- the recipe
 def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
     """Seconds the grid should take here: 20 timed steps and one timed evaluation pass (the paper's
@@ -233,29 +113,41 @@ def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
     return total / (workers if executor != "local" else 1)
 
 
-def reproduce(profile_name: str = "quick", seeds: int | None = None, withheld: str | None = None,
-              out: Path = Path("runs/tbtt"), executor: str = "pool", workers: int | None = None,
-              address: str | None = None) -> dict:
-    """Train what is missing, then write tables (Markdown, JSON), figures and report.html into out."""
-    from .report import write_outputs
-    profile = get_profile(profile_name)
-    seeds = profile.seeds if seeds is None else seeds
+def format_reproduction(r: dict) -> str:
+    """The tables, the claims and the report's path, as `memscope reproduce tbtt` prints them."""
+    claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
+                             for c in r["claims"])
+    return f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims_text}\n\nreport: {r['files']['report']}"
+
+
+@register_study("tbtt", profiles=PROFILES, text=format_reproduction,
+                options={"withheld": "another withheld pair, e.g. 2,3 (default the paper's 5,7)"})
+def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "pool",
+              workers: int | None = None, address: str | None = None, *, withheld: str | None = None) -> dict:
+    """Too Big to Think (Barron & White 2025): Tables 2-4 beside the published numbers, claims judged.
+
+    Trains what is missing, then writes tables (Markdown, JSON), figures and report.html into out
+    (default runs/tbtt-PROFILE).
+    """
+    p = get_profile(profile)
+    seeds = p.seeds if seeds is None else seeds
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds} must be at least 1")
-    specs = build_specs(profile, seeds, withheld)
-    out = Path(out)
+    specs = build_specs(p, seeds, withheld)
+    out = Path(out) if out is not None else Path("runs") / f"tbtt-{profile}"
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
     workers = workers or 2
     if todo:
         est = estimate_s(todo, executor, workers)
-        log.info("tbtt %s: %d of %d runs to train, about %.0f min on this machine%s", profile_name, len(todo),
-                 len(specs), est / 60, "; mlt needs a GPU in practice" if "mlt" in profile.models else "")
+        log.info("tbtt %s: %d of %d runs to train, about %.0f min on this machine%s", profile, len(todo),
+                 len(specs), est / 60, "; mlt needs a GPU in practice" if "mlt" in p.models else "")
     t0 = time.perf_counter()
     summaries = run_many(specs, out / "runs", executor, workers, address)
     wall_s = time.perf_counter() - t0
-    tables = build_tables(summaries, profile.models, seeds)
-    result = {"profile": profile_name, "note": profile.note, "seeds": seeds, "withheld": withheld or "5,7",
+    tables = build_tables(summaries, p.models, seeds)
+    result = {"profile": profile, "note": p.note, "seeds": seeds, "withheld": withheld or "5,7",
               "tables": tables, "claims": claims(tables), "train_wall_s": round(wall_s, 1),
               "n_runs": len(specs)}
-    result["files"] = write_outputs(result, summaries, out, profile.models, seeds)
+    result["files"] = write_outputs(result, summaries, out, p.models, seeds)
     return result
+

@@ -4,9 +4,11 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from ... import store
-from ...report import figure_to_data_uri, img, write_page
-from .recipe import COLUMNS, PUBLISHED, TABLE_OF_TASK, TASKS, tables_markdown
+from ...report import figure_png, img, png_data_uri, write_page
+from .tables import COLUMNS, PUBLISHED, TABLE_OF_TASK, TASKS, tables_markdown
 
 # Panels of each task's grid figure: (metrics.jsonl key, title, y label).
 PANELS = {
@@ -19,15 +21,12 @@ PANELS = {
 }
 
 
-def grid_figure(task: str, histories: dict[str, list[list[dict]]]):
+def grid_figure(task: str, histories: dict[str, list[list[dict]]]) -> Figure:
     """Rows: models; columns: the task's panels; one line per seed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     panels = PANELS[task]
     models = list(histories)
-    fig, axes = plt.subplots(len(models), len(panels), figsize=(3.2 * len(panels), 2.4 * len(models)),
-                             squeeze=False, sharex=True)
+    fig = Figure(figsize=(3.2 * len(panels), 2.4 * len(models)))
+    axes = fig.subplots(len(models), len(panels), squeeze=False, sharex=True)
     for r, model in enumerate(models):
         for c, (key, title, ylabel) in enumerate(panels):
             ax = axes[r][c]
@@ -99,10 +98,10 @@ def write_outputs(result: dict, summaries: dict[str, dict], out: Path, models: t
             continue
         histories = {m: [store.read_metrics(out / "runs" / f"{task}-{m}-seed{s}" / store.METRICS)
                          for s in range(seeds) if f"{task}-{m}-seed{s}" in summaries] for m in models}
-        uri = figure_to_data_uri(grid_figure(task, {m: h for m, h in histories.items() if h}))
-        png = out / f"figure_{task}.png"
-        store.atomic_write_bytes(png, _png_bytes(uri))
-        files[f"figure_{task}"] = str(png)
+        png = figure_png(grid_figure(task, {m: h for m, h in histories.items() if h}))
+        uri = png_data_uri(png)
+        store.atomic_write_bytes(out / f"figure_{task}.png", png)
+        files[f"figure_{task}"] = str(out / f"figure_{task}.png")
         sections.append((f"{task}", _table_html(task, result["tables"][task], seeds) + img(uri, task)))
     sections.append(("Protocol", f"<p>Profile <code>{html.escape(result['profile'])}</code>: "
                                  f"{html.escape(result['note'])}; withheld pair {html.escape(result['withheld'])}; "
@@ -113,7 +112,3 @@ def write_outputs(result: dict, summaries: dict[str, dict], out: Path, models: t
     files["report"] = str(out / "report.html")
     return files
 
-
-def _png_bytes(uri: str) -> bytes:
-    import base64
-    return base64.b64decode(uri.split(",", 1)[1])
