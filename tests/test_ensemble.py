@@ -37,6 +37,21 @@ def test_members_follow_their_solo_trajectories_for_200_steps():
             kw, generator=eval_generator(seed, 200)))
 
 
+def test_nope_members_follow_their_solo_trajectories():
+    """The same with no positional encoding (pos_encoding=none) in both the engine and the reference GPT."""
+    nope = {"pos_encoding": "none", "batch_size": "64"}
+    task, ens, losses = _train(SEEDS[:2], 50, nope)
+    assert "transformer.wpe.weight" not in ens.names
+    for k, seed in enumerate(SEEDS[:2]):
+        _, solo, solo_losses = _train([seed], 50, nope)
+        assert (losses[:, k] - solo_losses[:, 0]).abs().max().item() < 1e-5
+        for name in ens.names:
+            torch.testing.assert_close(ens.p(name)[k], solo.p(name)[0], rtol=0, atol=1e-5, msg=name)
+        idx = torch.randint(ens.config.vocab_size, (3, 9))
+        torch.testing.assert_close(ens(idx[None].expand(2, 3, 9))[0][k].T.reshape(3, 9, -1),
+                                   ens.member(k)(idx)[0], rtol=1e-5, atol=1e-5)
+
+
 def test_engine_forward_equals_gpt_forward():
     """The engine computes what model.GPT computes (the reference used for evaluation)."""
     torch.manual_seed(0)

@@ -30,11 +30,18 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _run_config(args):
-    from .train import build_run_config
+    from .runconfig import build_run_config
     overrides = _overrides(args.overrides)
     for flag in ("seed", "steps"):
         if getattr(args, flag, None) is not None:
             overrides[f"train.{flag}"] = str(getattr(args, flag))
+    if getattr(args, "config", None):
+        if args.task or args.model:
+            raise MemscopeError("--config names the task and model: drop --task and --model")
+        from .sweep import load_run_file
+        return load_run_file(Path(args.config), overrides)
+    if not args.task or not args.model:
+        raise MemscopeError("give --task and --model, or a run file with --config")
     return build_run_config(args.task, args.model, overrides)
 
 
@@ -72,12 +79,15 @@ def cmd_train(args) -> None:
 def _summary_text(s: dict, out: Path) -> str:
     lines = [f"run: {out}", f"{s['task']} x {s['model']} ({s['n_params']:,} params), {s['steps']} steps "
              f"in {s['wall_s']:.1f} s on {s['device']}"]
-    for key in ("add_acc", "sub_acc", "facts_acc", "combined_acc"):
-        if s.get(key) is not None:
-            lines.append(f"  {key:<14} {100 * s[key]:6.1f}%")
-    if s.get("withheld_total"):
-        lines.append(f"  withheld       {s['withheld_correct']}/{s['withheld_total']}  (first 40/40 at step "
-                     f"{s['first_withheld_step']}, every evaluation from {s['withheld_perfect_from']})")
+    for key, value in s.items():
+        if key.endswith("_acc") and not key.endswith("seen_acc") and isinstance(value, (int, float)):
+            lines.append(f"  {key:<14} {100 * value:6.1f}%")
+    for key, total in s.items():
+        if key.endswith("withheld_total") and total:
+            p = key[: -len("withheld_total")]
+            lines.append(f"  {p}withheld       {s[p + 'withheld_correct']}/{total}  (first {total}/{total} at "
+                         f"step {s[p + 'first_withheld_step']}, every evaluation from "
+                         f"{s[p + 'withheld_perfect_from']})")
     return "\n".join(lines)
 
 
@@ -118,7 +128,7 @@ def cmd_audit(args) -> None:
 
 def cmd_sweep(args) -> None:
     from .sweep import run_grid
-    from .train.loop import brief
+    from .train.summary import brief
     r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble)
     done = sum(1 for s in r["runs"].values() if s)
     text = "\n".join([f"sweep {r['name']}: {done} runs in {r['store']}"] + [
@@ -174,8 +184,10 @@ def _reproduce(name: str, options: dict, as_json: bool) -> None:
 
 def cmd_runs(args) -> None:
     from .sweep import list_runs
+    from .train.summary import brief
     rows = list_runs(Path(args.store))
-    text = "\n".join(f"{r['status']:<8} {r['name']:<48} {r['config_hash']}" for r in rows) or "no runs"
+    text = "\n".join(f"{r['status']:<8} {r['name']:<48} {r['config_hash']}  {brief(r['summary'] or {})}"
+                     for r in rows) or "no runs"
     _print({"runs": rows}, args.json, text)
 
 
@@ -204,8 +216,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_tasks)
 
     def run_args(s):
-        s.add_argument("--task", required=True, help="task name (see `memscope tasks`)")
-        s.add_argument("--model", required=True, help="preset: n14, n28, n56, mlt")
+        s.add_argument("--task", help="task name (see `memscope tasks`)")
+        s.add_argument("--model", help="preset: n14, n28, n56, mlt")
+        s.add_argument("--config", help="run file (TOML/JSON: task or phases, model, seed, [settings]) "
+                                        "instead of --task and --model")
         s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         s.add_argument("overrides", nargs="*", metavar="key=value",
                        help="any task, model or train setting, e.g. learning_rate=3e-3 withheld=5,7;2,3")

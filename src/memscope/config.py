@@ -123,6 +123,8 @@ class TrainConfig:
             raise ConfigError(f"epochs={self.epochs} must be positive")
         if self.epochs is not None and self.sampler != "epochs":
             raise ConfigError("epochs= sets the length of an epochs run: add sampler=epochs")
+        if "withheld" in self.best_metric:
+            raise ConfigError(f"best_metric={self.best_metric!r}: the withheld prompts never choose the checkpoint")
         if self.window is not None and self.window <= 0:
             raise ConfigError(f"window={self.window} must be positive")
         _positive(self, "steps", "batch_size", "learning_rate", "eval_interval", "eval_samples",

@@ -2,13 +2,36 @@
 
 A grid file (TOML or JSON; read as data, never executed):
 
-    tasks = ["arithmetic"]            # or task = "arithmetic"
+    tasks = ["arithmetic"]            # or task = "arithmetic", or phases (below) instead
     models = ["n14", "n28"]           # presets (or model = "n14")
     seeds = [0, 1, 2]                 # or seeds = 3 for 0, 1, 2
     [settings]                        # fixed key = value settings, as on the train command line
     steps = 3000
     [grid]                            # each key a list of values: one run per combination
     withheld = ["5,7", "2,3"]
+
+A run with phases or a task mixture names its tasks in the phases instead of `task` (runconfig.py):
+
+    [[phases]]                        # phase 1: pretraining, 3 epochs of the main task
+    name = "pretrain"
+    epochs = 3
+    [[phases.tasks]]
+    task = "random-tokens"
+    n_sequences = 256
+    [[phases]]                        # phase 2: new data with 25% replay of phase 1's, fresh optimizer
+    name = "continue"
+    epochs = 2
+    restart = true
+    [[phases.tasks]]
+    task = "random-tokens"
+    n_sequences = 256
+    seed = 1
+    [[phases.tasks]]
+    task = "random-tokens"
+    n_sequences = 256
+    share = 0.25
+
+The same schema naming one run (one model and seed, no [grid]) is a run file: `memscope train --config`.
 
 Every run trains into STORE/<name>/ (a normal run directory) and is listed in STORE/index.sqlite with its
 config hash and status (pending, running, done, failed). A run whose summary.json exists is never trained
@@ -39,6 +62,7 @@ from tqdm import tqdm
 
 from . import store
 from .errors import ConfigError, MemscopeError
+from .data.phases import phase_plan
 from .runtime import resolve_device
 from .train import RunConfig, build_run_config, group_key, train_group
 
@@ -60,9 +84,11 @@ class Grid:
     settings: dict = field(default_factory=dict)
     grid: dict = field(default_factory=dict)
     name: str = "sweep"
+    phases: tuple[dict, ...] = ()
+    """Phase tables (runconfig.PhaseConfig), the same for every run of the grid."""
 
 
-_GRID_KEYS = {"name", "task", "tasks", "model", "models", "seeds", "settings", "grid"}
+_GRID_KEYS = {"name", "task", "tasks", "model", "models", "seeds", "settings", "grid", "phases"}
 
 
 def _text(value, where: str) -> str:
@@ -100,14 +126,28 @@ def parse_grid(d: dict) -> Grid:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid file: grid.{k} must be a non-empty list of values")
     grid = {k: [_text(v, f"grid.{k}") for v in values] for k, values in grid.items()}
-    return Grid(_names(d, "task", "tasks"), _names(d, "model", "models"), tuple(seeds), settings, grid,
-                str(d.get("name", "sweep")))
+    phases = d.get("phases", [])
+    if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
+        raise ConfigError("grid file: 'phases' must be a list of tables ([[phases]])")
+    if phases:
+        if "task" in d or "tasks" in d:
+            raise ConfigError("grid file: with phases, the tasks go into each phase ([[phases.tasks]]), "
+                              "not into 'task'")
+        first = (phases[0].get("tasks") or [{}])[0]
+        tasks = (first.get("task"),) if isinstance(first, dict) and isinstance(first.get("task"), str) else None
+        if tasks is None:
+            raise ConfigError("grid file: the first phase needs a task ([[phases.tasks]] with task = \"...\")")
+    else:
+        tasks = _names(d, "task", "tasks")
+    return Grid(tasks, _names(d, "model", "models"), tuple(seeds), settings, grid, str(d.get("name", "sweep")),
+                tuple(phases))
 
 
-def load_grid(path: Path) -> Grid:
+def load_grid(path: Path, what: str = "grid file") -> Grid:
+    """A grid (or run) file, TOML or JSON, read as data."""
     path = Path(path)
     if not path.is_file():
-        raise MemscopeError(f"no grid file at {path}")
+        raise MemscopeError(f"no {what} at {path}")
     try:
         if path.suffix == ".toml":
             d = tomllib.loads(path.read_text())
@@ -122,6 +162,18 @@ def load_grid(path: Path) -> Grid:
     return parse_grid(d)
 
 
+def load_run_file(path: Path, overrides: dict[str, str] | None = None) -> RunConfig:
+    """A run file: the grid schema (task or phases, model, seed, [settings]) naming exactly one run, for
+    `memscope train --config`. overrides (command-line key=value) go over its settings."""
+    grid = load_grid(path, "run file")
+    if len(grid.models) != 1 or len(grid.seeds) != 1 or len(grid.tasks) != 1 or grid.grid:
+        raise ConfigError(f"run file {path} describes several runs (models, seeds, tasks or [grid] with several "
+                          "values): train them with memscope sweep")
+    settings = {**grid.settings, **(overrides or {})}
+    settings.setdefault("seed", str(grid.seeds[0]))
+    return build_run_config(grid.tasks[0], grid.models[0], settings, list(grid.phases) or None)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text).strip("_")
 
@@ -133,7 +185,8 @@ def expand(grid: Grid) -> list[Spec]:
     for task, model, values in product(grid.tasks, grid.models, product(*grid.grid.values())):
         point = dict(zip(keys, values))
         for seed in grid.seeds:
-            rc = build_run_config(task, model, {**grid.settings, **point, "seed": str(seed)})
+            rc = build_run_config(task, model, {**grid.settings, **point, "seed": str(seed)},
+                                  list(grid.phases) or None)
             parts = [task, model] + [f"{k}={v}" for k, v in point.items()] + [f"seed{seed}"]
             specs.append((_slug("-".join(parts)), rc))
     names = [n for n, _ in specs]
@@ -192,7 +245,7 @@ def _checkpoint_step(run_dir: Path) -> int:
 def activation_size(rc: RunConfig) -> int:
     """Numbers in one activation of one member's step (tokens x width): what a step of these small models
     costs on a CPU, more than its FLOPs (docs/BENCHMARKS.md)."""
-    return rc.train.batch_size * rc.model.block_size * rc.model.n_embd
+    return rc.train.batch_size * (rc.train.window or rc.model.block_size) * rc.model.n_embd
 
 
 def ensemble_size(rc: RunConfig) -> int:
@@ -208,7 +261,7 @@ def ensemble_size(rc: RunConfig) -> int:
 
 def work(rc: RunConfig) -> int:
     """A run's relative cost for scheduling: steps x layers x the size of one activation."""
-    return rc.train.steps * rc.model.n_layer * activation_size(rc)
+    return phase_plan(rc)[-1].end * rc.model.n_layer * activation_size(rc)
 
 
 def make_groups(specs: list[Spec], root: Path, max_k: int | None = None) -> list[list[Spec]]:
@@ -316,7 +369,7 @@ def run_many(specs: list[Spec], root: Path, executor: str = "local", workers: in
 
 
 def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) -> None:
-    total_steps = sum(by_name[name].train.steps for job in jobs for name, _ in job)
+    total_steps = sum(phase_plan(by_name[name])[-1].end for job in jobs for name, _ in job)
     bar = tqdm(total=n_runs, initial=n_runs - sum(len(j) for j in jobs), unit="run", desc="sweep",
                disable=not sys.stderr.isatty())
     t0, steps_done, errors = time.perf_counter(), 0, []

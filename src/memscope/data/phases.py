@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from ..runconfig import RunConfig
 from ..tasks import Task
-from .samplers import epoch_plan, resolve_sampler
+from .samplers import check_lines, epoch_plan, resolve_sampler
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ def phase_plan(rc: RunConfig) -> list[PhasePlan]:
     for i, phase in enumerate(rc.phase_list()):
         tasks: list[Task] = [spec.make() for spec in phase.tasks]
         sampler = resolve_sampler(rc.train.sampler, tasks[0])
+        for task in tasks:
+            check_lines(task, sampler, rc.train.window or rc.model.block_size)
         rows = spe = None
         if sampler == "epochs":
             rows, spe = epoch_plan(tasks, [t.share for t in phase.tasks], rc.train.batch_size)

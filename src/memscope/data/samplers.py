@@ -70,6 +70,20 @@ def _line_mask(task: Task, lines: list[str]) -> list[bool] | None:
     return [ok for line, m in zip(lines, masks) for ok in (m if m is not None else [True] * len(line))]
 
 
+def check_lines(task: Task, sampler: str, window: int) -> None:
+    """A sampler with one line per row needs lines that end in a newline and fit the training window."""
+    if sampler == "windows" or (sampler == "aligned" and task.window_starts() is not None):
+        return
+    lines = task.lines()
+    bad = [line for line in lines if not line.endswith(BOS)]
+    if bad:
+        raise ConfigError(f"sampler={sampler} needs lines that end in a newline (task {task.name!r}: {bad[0]!r})")
+    longest = max(lines, key=len)
+    if len(longest) > window:
+        raise ConfigError(f"sampler={sampler}: a line of task {task.name!r} has {len(longest)} characters, more "
+                          f"than the training window of {window} (raise block_size or window)")
+
+
 def make_source(task: Task, sampler: str, window: int, vocab) -> Source:
     """Task text laid out for the sampler, encoded with the run's vocabulary."""
     lines = task.lines()
@@ -80,14 +94,7 @@ def make_source(task: Task, sampler: str, window: int, vocab) -> Source:
         mask = _line_mask(task, lines)
         starts = None if sampler == "windows" else list(task.window_starts())
         return Source(vocab.encode(text), None if mask is None else [True] * len(prefix) + mask, starts, None)
-    # one row per line, after the BOS before it
-    bad = [line for line in lines if not line.endswith(BOS)]
-    if bad:
-        raise ConfigError(f"sampler={sampler} needs lines that end in a newline (task {task.name!r}: {bad[0]!r})")
-    too_long = [line for line in lines if len(line) > window]
-    if too_long:
-        raise ConfigError(f"sampler={sampler}: a line of task {task.name!r} has {len(too_long[0])} characters, "
-                          f"more than the training window of {window}")
+    check_lines(task, sampler, window)  # one row per line, after the BOS before it
     text = BOS + "".join(lines)
     starts, ends, pos = [], [], 0
     for line in lines:
@@ -173,8 +180,9 @@ class PhaseBatches:
                 self.counts[k][0] += torch.bincount(ix.cpu(), minlength=len(starts))
                 return starts[ix]
             return ix
-        task = torch.multinomial(self.probs, self.batch_size, replacement=True, generator=_cpu(g))
-        u = torch.rand(self.batch_size, generator=_cpu(g), dtype=torch.float64)
+        # drawn on the generator's device (CPU or CUDA), then read on the CPU
+        task = torch.multinomial(self.probs.to(g.device), self.batch_size, replacement=True, generator=g).cpu()
+        u = torch.rand(self.batch_size, generator=g, dtype=torch.float64, device=g.device).cpu()
         out = torch.empty(self.batch_size, dtype=torch.long)
         for c in range(self.n_tasks):
             rows = (task == c).nonzero().flatten()
@@ -254,8 +262,3 @@ class PhaseBatches:
             if saved is not None and saved.shape == self.counts[k][c].shape:
                 self.counts[k][c] = saved.clone()
 
-
-def _cpu(g: torch.Generator) -> torch.Generator:
-    if g.device.type != "cpu":
-        raise ConfigError("task mixtures draw rows with a CPU generator")
-    return g

@@ -43,6 +43,8 @@ class EvalContext:
     record: dict
     """This evaluation's record so far (earlier callbacks' figures included)."""
     out_dir: Path
+    exposure: dict[str, torch.Tensor]
+    """Exposure counts so far, `exposure.<phase>.<task>` -> (lines,) (aligned and epochs samplers)."""
 
 
 class Callback:

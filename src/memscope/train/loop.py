@@ -248,7 +248,7 @@ def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: 
     if phase is not None:
         rec["phase"] = phase
     for cb in m.callbacks:
-        ctx = EvalContext(step, gpt, m.rc, m.tasks, m.vocab, m.history, rec, m.out_dir)
+        ctx = EvalContext(step, gpt, m.rc, m.tasks, m.vocab, m.history, rec, m.out_dir, m.exposure)
         rec.update(cb.on_eval(ctx))
     rec["wall_s"] = wall_s
     m.history.append(rec)
