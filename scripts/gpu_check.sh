@@ -17,7 +17,7 @@ for task, preset in [("arithmetic", "n14"), ("capitals", "mlt")]:
     idx = torch.randint(rc.model.vocab_size, (2, 8, rc.model.block_size), device="cuda")
     logits, losses = ens(idx, idx)
     for k in range(2):
-        ref_logits, ref_loss = ens.member(k).eval()(idx[k], idx[k])
+        ref_logits, ref_loss = ens.gpt(k).eval()(idx[k], idx[k])
         d = (logits[k].T.reshape(8, rc.model.block_size, -1) - ref_logits).abs().max().item()
         print(f"{task} {preset} member {k}: engine (SDPA) vs GPT on cuda, max |logit diff| {d:.2e}, "
               f"loss {losses[k].item():.6f} vs {ref_loss.item():.6f}")

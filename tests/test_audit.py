@@ -77,7 +77,7 @@ def test_zlib_ratio_and_min_k():
 
 
 def test_memorized_bits_clip_at_zero_and_uniform_reference():
-    assert memorization.memorized_bits(np.array([10.0, 70.0]), np.array([64.0, 64.0])).tolist() == [54.0, 0.0]
+    assert memorization.clipped_memorized_bits(np.array([10.0, 70.0]), np.array([64.0, 64.0])).tolist() == [54.0, 0.0]
     assert memorization.uniform_nll_bits(np.array([16]), 16).tolist() == [64.0]
 
 

@@ -33,7 +33,7 @@ def test_members_follow_their_solo_trajectories_for_200_steps():
         for name in ens.names:
             torch.testing.assert_close(ens.p(name)[k], solo.p(name)[0], rtol=0, atol=1e-5, msg=name)
         kw = dict(n_samples=10, temperature=0.01, top_k=10, generator=eval_generator(seed, 200))
-        assert evaluate(ens.member(k), task, **kw) == evaluate(solo.member(0), task, **dict(
+        assert evaluate(ens.gpt(k), task, **kw) == evaluate(solo.gpt(0), task, **dict(
             kw, generator=eval_generator(seed, 200)))
 
 
@@ -49,7 +49,7 @@ def test_nope_members_follow_their_solo_trajectories():
             torch.testing.assert_close(ens.p(name)[k], solo.p(name)[0], rtol=0, atol=1e-5, msg=name)
         idx = torch.randint(ens.config.vocab_size, (3, 9))
         torch.testing.assert_close(ens(idx[None].expand(2, 3, 9))[0][k].T.reshape(3, 9, -1),
-                                   ens.member(k)(idx)[0], rtol=1e-5, atol=1e-5)
+                                   ens.gpt(k)(idx)[0], rtol=1e-5, atol=1e-5)
 
 
 def test_engine_forward_equals_gpt_forward():
@@ -61,7 +61,7 @@ def test_engine_forward_equals_gpt_forward():
         idx = torch.randint(rc.model.vocab_size, (2, 5, 9))
         logits, losses = ens(idx, idx)
         for k in range(2):
-            ref_logits, ref_loss = ens.member(k)(idx[k], idx[k])
+            ref_logits, ref_loss = ens.gpt(k)(idx[k], idx[k])
             torch.testing.assert_close(logits[k].T.reshape(5, 9, -1), ref_logits, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(losses[k], ref_loss, rtol=1e-5, atol=1e-6)
 

@@ -83,7 +83,7 @@ def test_eval_of_a_hugging_face_model_reports_the_task_figures(hf_arithmetic, cl
 
 
 def test_bad_eval_input_is_one_line(hf_arithmetic, cli, tmp_path):
-    _one_line_error(*cli("eval", hf_arithmetic), "is a Hugging Face model: pass --task")
+    _one_line_error(*cli("eval", hf_arithmetic), "is a Hugging Face model: name a task (--task")
     _one_line_error(*cli("eval", hf_arithmetic, "--task", "nonsense"), "unknown task 'nonsense'")
     _one_line_error(*cli("eval", hf_arithmetic, "--task", "arithmetic", "colour=red"), "unknown task")
     _one_line_error(*cli("eval", hf_arithmetic, "--task", "arithmetic", "--samples", "0"), "must be positive")

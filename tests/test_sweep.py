@@ -79,7 +79,7 @@ def test_sweep_trains_every_run_as_one_ensemble_equal_to_solo_runs(swept, tmp_pa
     assert all((a[k] == b[k]).all() for k in a)
     # the stacked file holds all four; one member loads alone
     (ens_file,) = (root / "ensembles").iterdir()
-    member, meta = store.load_member(ens_file, 3)
+    member, meta = store.load_row(ens_file, 3)
     assert meta["members"][3].endswith(name) and all((member[k] == a[k]).all() for k in a)
 
 

@@ -168,3 +168,17 @@ def test_bench_reports_every_case(cli_json, monkeypatch):
     assert [row["k"] for row in r["ensembles"]] == [1, 4] and r["ensembles"][0]["vs_one_after_another"] == 1.0
     assert all(row["ms_per_step"] > 0 and 0 < row["share_of_peak"] < 1.5 for row in r["train_step"])
     assert r["machine"]["matmul_peak_gflops"] > 0 and r["eval_pass"][0]["s_per_eval"] > 0
+
+
+def test_library_errors_name_arguments_and_the_cli_names_flags(tiny_run, cli):
+    """A Python caller reads the argument it passed (n=0); the command line reads its flag (--n 0)."""
+    from memscope.errors import MemscopeError
+    from memscope.runs import eval_model, sample_run
+    with pytest.raises(MemscopeError, match=r"^n=0 must be positive$"):
+        sample_run(tiny_run, "<1+2=", n=0)
+    with pytest.raises(MemscopeError, match=r"^n_samples=0 must be positive$"):
+        eval_model(tiny_run, n_samples=0)
+    code, out, err = cli("sample", tiny_run, "--prompt", "<1+2=", "--n", "0")
+    assert code == 2 and err.strip() == "memscope: error: --n 0 must be positive"
+    code, out, err = cli("eval", tiny_run, "--samples", "0")
+    assert code == 2 and err.strip() == "memscope: error: --samples 0 must be positive"

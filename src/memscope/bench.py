@@ -84,7 +84,7 @@ def time_train_step(task: str, preset: str, batch_size: int | None, device: torc
     draw, forward, backward, clip, AdamW), i.e. an ensemble of one."""
     overrides = {} if batch_size is None else {"batch_size": str(batch_size)}
     s_per_step, rc, model = time_steps(task, preset, 1, device, overrides, steps, warmup, compile)
-    flops = flops_per_step(model.member(0), rc.train.batch_size, rc.model.block_size)
+    flops = flops_per_step(model.gpt(0), rc.train.batch_size, rc.model.block_size)
     return {"task": task, "model": preset, "batch_size": rc.train.batch_size, "compile": compile,
             "ms_per_step": 1e3 * s_per_step, "flops_per_step": flops, "flops_per_s": flops / s_per_step}
 

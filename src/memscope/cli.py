@@ -349,9 +349,30 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
+_FLAG_OF_PARAM = {"which": "weights", "n_samples": "samples", "out_dir": "out"}
+"""Library argument names whose flag is named otherwise."""
+
+
+def _in_flag_terms(e: MemscopeError, parser: argparse.ArgumentParser, args) -> str:
+    """A library error names a Python argument (`n_samples=0 ...`); say it as the command's flag."""
+    message, param = str(e), getattr(e, "param", None)
+    if not param:
+        return message
+    dest = _FLAG_OF_PARAM.get(param, param)
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = sub.choices.get(getattr(args, "command", None)) if sub else None
+    flags = [opt for a in (command._actions if command else []) if a.dest == dest for opt in a.option_strings]
+    if not flags:
+        return message
+    if f"{param}=" in message:
+        return message.replace(f"{param}=", f"{flags[-1]} ", 1)
+    return message.replace(param, flags[-1], 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = _parse(make_parser(), argv)
+        parser = make_parser()
+        args = _parse(parser, argv)
     except MemscopeError as e:
         print(f"memscope: error: {e}", file=sys.stderr)
         return 2
@@ -362,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except MemscopeError as e:
-        print(f"memscope: error: {e}", file=sys.stderr)
+        print(f"memscope: error: {_in_flag_terms(e, parser, args)}", file=sys.stderr)
         return 2
     except SystemExit as e:  # --help of a second-stage parser (memscope reproduce STUDY --help)
         return int(e.code or 0)

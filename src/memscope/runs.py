@@ -36,14 +36,15 @@ def eval_model(path: Path, task: str | None = None, overrides: dict[str, str] | 
     {"withheld": "2,3"}; they apply to the given task, else to the run's own.
     """
     if n_samples is not None and n_samples <= 0:
-        raise MemscopeError(f"--samples {n_samples} must be positive")
+        raise MemscopeError(f"n_samples={n_samples} must be positive", param="n_samples")
     overrides = {k.removeprefix("task."): v for k, v in (overrides or {}).items()}
     path = Path(path)
     if is_hugging_face(path):
         if task is None:
-            raise MemscopeError(f"{path} is a Hugging Face model: pass --task (see `memscope tasks`)")
+            raise MemscopeError(f"{path} is a Hugging Face model: name a task (task=..., see `memscope tasks`)",
+                                param="task")
         if which != "final":
-            raise MemscopeError(f"--weights {which} applies to memscope runs only")
+            raise MemscopeError(f"which={which} applies to memscope runs only", param="which")
         task_obj, lm = make_task(task, overrides), load_lm(path, device)
         cfg, step = TrainConfig(), 0
         head = {"run": str(path), "kind": HUGGING_FACE, "task": task}
@@ -73,13 +74,13 @@ def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | Non
     """n continuations of prompt (each returned with its prompt). Defaults: the evaluation protocol's
     temperature and top_k, and the longest answer length among the task's suites."""
     if n <= 0:
-        raise MemscopeError(f"--n {n} must be positive")
+        raise MemscopeError(f"n={n} must be positive", param="n")
     if max_new_tokens is not None and max_new_tokens <= 0:
-        raise MemscopeError(f"--max-new-tokens {max_new_tokens} must be positive")
+        raise MemscopeError(f"max_new_tokens={max_new_tokens} must be positive", param="max_new_tokens")
     if temperature is not None and temperature <= 0:
-        raise MemscopeError(f"--temperature {temperature} must be positive")
+        raise MemscopeError(f"temperature={temperature} must be positive", param="temperature")
     if not prompt:
-        raise MemscopeError("--prompt is empty")
+        raise MemscopeError("prompt is empty", param="prompt")
     rc, task, model, _ = load_model(run_dir, which, device)
     vocab = rc.vocab()
     ids = vocab.encode(prompt)

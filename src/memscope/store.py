@@ -110,7 +110,7 @@ def read_metadata(path: Path) -> dict:
         return {}
 
 
-def load_member(path: Path, k: int) -> tuple[dict[str, torch.Tensor], dict]:
+def load_row(path: Path, k: int) -> tuple[dict[str, torch.Tensor], dict]:
     """Row k of every tensor of a stacked (ensemble) safetensors file, reading only that row from disk."""
     try:
         with safe_open(str(path), framework="pt") as f:

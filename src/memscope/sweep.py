@@ -322,7 +322,7 @@ def _submit_ray(jobs, root, workers, address):
     try:
         import ray
     except ImportError:
-        raise MemscopeError("--executor ray needs Ray: pip install 'memscope[ray]'") from None
+        raise MemscopeError("executor=ray needs Ray: pip install 'memscope[ray]'", param="executor") from None
     started = not ray.is_initialized()
     if started:
         kwargs = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}

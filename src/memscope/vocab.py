@@ -6,6 +6,10 @@ from functools import cached_property
 
 from .errors import MemscopeError
 
+BOS = "\n"
+"""The context token before every line of a memscope task: never scored itself, it conditions a line's
+first character (the first-token convention of Morris et al. 2025 and of every measure here)."""
+
 
 @dataclass(frozen=True)
 class Vocab:

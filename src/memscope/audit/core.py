@@ -49,9 +49,9 @@ class AuditSettings:
     def __post_init__(self):
         for name in ("prefix_tokens", "suffix_tokens", "canary_candidates"):
             if getattr(self, name) <= 0:
-                raise MemscopeError(f"--{name.replace('_', '-')} {getattr(self, name)} must be positive")
+                raise MemscopeError(f"{name}={getattr(self, name)} must be positive", param=name)
         if self.batch_size is not None and self.batch_size <= 0:
-            raise MemscopeError(f"--batch-size {self.batch_size} must be positive")
+            raise MemscopeError(f"batch_size={self.batch_size} must be positive", param="batch_size")
 
 
 @dataclass
@@ -182,7 +182,7 @@ def audit(target: Path, members: Path, nonmembers: Path, reference: Path | None 
         ref_nll = x.reference.sequence_nll_bits(x.ref_seqs, desc="reference").numpy()
     else:
         ref_nll = memorization.uniform_nll_bits([len(s) - 1 for s in seqs], lm.vocab_size)
-    mem_bits = memorization.memorized_bits(target_nll, ref_nll)
+    mem_bits = memorization.clipped_memorized_bits(target_nll, ref_nll)
     scores = membership.attack_scores(token_nll, texts, ref_nll)
     attacks = {name: membership.attack_metrics(v[is_member], v[~is_member]) for name, v in scores.items()}
     log.info("greedy extraction of %d samples", len(texts))
@@ -300,7 +300,7 @@ def write_audit(result: AuditResult, out_dir: Path) -> dict:
     from .report import render_report
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise MemscopeError(f"--out {out_dir} is a file, not a directory")
+        raise MemscopeError(f"out_dir={out_dir} is a file, not a directory", param="out_dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "audit.json", "samples": out_dir / "samples.jsonl",
              "report": out_dir / "report.html"}

@@ -29,8 +29,8 @@ import torch
 
 from ..errors import ConfigError
 from ..tasks import Task
+from ..vocab import BOS
 
-BOS = "\n"
 IGNORE = -100
 """Target id that F.cross_entropy skips (its default ignore_index)."""
 

@@ -27,7 +27,7 @@ import torch
 from .likelihood import LogitsFn, sequence_nll_bits
 from .stats import mean_sd, t_interval, t_quantile
 
-BOS = "\n"
+from ..vocab import BOS
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Memorization:
         return asdict(self)
 
 
-def memorized_bits(nll_bits: torch.Tensor, reference_bits: float | torch.Tensor) -> torch.Tensor:
+def signed_memorized_bits(nll_bits: torch.Tensor, reference_bits: float | torch.Tensor) -> torch.Tensor:
     """(N,) bits stored about each sequence: the reference code length minus the model's.
 
     nll_bits: (N,) negative log2-likelihood of each sequence under the model.
@@ -68,7 +68,7 @@ def ceiling_bits(n_sequences: int, entropy_bits_per_sequence: float) -> float:
 def summarize(nll_bits: torch.Tensor, entropy_bits_per_sequence: float, tokens_per_sequence: int) -> Memorization:
     """Dataset memorization from per-sequence NLLs (bits) under the uniform reference."""
     n = len(nll_bits)
-    mem = memorized_bits(nll_bits, entropy_bits_per_sequence)
+    mem = signed_memorized_bits(nll_bits, entropy_bits_per_sequence)
     return Memorization(
         n_sequences=n, tokens_per_sequence=tokens_per_sequence,
         entropy_bits=n * entropy_bits_per_sequence,

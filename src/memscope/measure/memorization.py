@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats
 
 
-def memorized_bits(target_nll_bits: np.ndarray, reference_nll_bits: np.ndarray) -> np.ndarray:
+def clipped_memorized_bits(target_nll_bits: np.ndarray, reference_nll_bits: np.ndarray) -> np.ndarray:
     """(N,) max(0, log2 p(x|target) - log2 p(x|reference)), from (N,) negative log2-likelihoods."""
     return np.maximum(0.0, np.asarray(reference_nll_bits, float) - np.asarray(target_nll_bits, float))
 

@@ -48,7 +48,7 @@ def uniform_bits(text: str) -> float:
     return len(text) * math.log2(v) if v > 1 else 0.0
 
 
-def zlib_bits(data: bytes) -> int:
+def raw_deflate_bits(data: bytes) -> int:
     c = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw DEFLATE: no header or checksum
     return 8 * len(c.compress(data) + c.flush())
 
@@ -115,7 +115,7 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
     if (text is None) == (bits is None):
         raise MemscopeError("give exactly one of --text or --bits")
     if bits is not None and not (bits > 0 and math.isfinite(bits)):
-        raise MemscopeError(f"--bits {bits} must be a positive number")
+        raise MemscopeError(f"bits={bits} must be a positive number", param="bits")
     for name, value in (("--params", params), ("--tokens", tokens)):
         if value is not None and value <= 0:
             raise MemscopeError(f"{name} {value} must be positive")
@@ -125,18 +125,18 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
         if not text:
             raise MemscopeError("the text is empty: no information to size")
         if tokens is not None:
-            raise MemscopeError("--tokens goes with --bits; a text's tokens are its characters")
+            raise MemscopeError("tokens goes with bits; a text's tokens are its characters", param="tokens")
         data = text.encode("utf-8")
         tokens = len(text)
         out.update(n_chars=len(text), n_bytes=len(data), alphabet_size=len(set(text)))
-        bounds = {"uniform": uniform_bits(text), "zlib": zlib_bits(data), "lzma": lzma_bits(data)}
+        bounds = {"uniform": uniform_bits(text), "deflate": raw_deflate_bits(data), "lzma": lzma_bits(data)}
         if reference is not None:
             ref = reference_bits(reference, text, device)
             bounds["reference"] = ref["bits"]
             out["reference_run"] = ref["run"]
     else:
         if reference is not None:
-            raise MemscopeError("--reference needs --text (a model scores a text, not a bit count)")
+            raise MemscopeError("reference needs text (a model scores a text, not a bit count)", param="reference")
         bounds = {"given": float(bits)}
     source = min(bounds, key=bounds.get)
     info_bits = bounds[source]

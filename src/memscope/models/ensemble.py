@@ -51,17 +51,17 @@ class EnsembleGPT(nn.Module):
     def p(self, name: str) -> torch.Tensor:
         return self.params[name.replace(".", "__")]
 
-    def member(self, k: int) -> GPT:
+    def gpt(self, k: int) -> GPT:
         """Member k as a plain GPT (a copy), for evaluation, sampling and saving alone."""
         gpt = GPT(self.config).to(self.p("transformer.wte.weight").device)
-        gpt.load_state_dict({n: v.clone() for n, v in self.member_tensors(k).items()}, strict=False)
+        gpt.load_state_dict({n: v.clone() for n, v in self.run_tensors(k).items()}, strict=False)
         return gpt
 
-    def member_tensors(self, k: int | None = None) -> dict[str, torch.Tensor]:
+    def run_tensors(self, k: int | None = None) -> dict[str, torch.Tensor]:
         """Member k's tensors under GPT's names, or with k None all of them stacked (row k is member k)."""
         return {n: (self.p(n).detach() if k is None else self.p(n)[k].detach()) for n in self.names}
 
-    def load_member_tensors(self, k: int, tensors: dict[str, torch.Tensor]) -> None:
+    def load_run_tensors(self, k: int, tensors: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             for n in self.names:
                 self.p(n)[k].copy_(tensors[n])

@@ -21,10 +21,9 @@ import torch
 from ..errors import MemscopeError
 from ..measure.extraction import greedy_continue
 from ..measure.likelihood import LogitsFn, sequence_nll_bits, token_nll_bits
-from ..vocab import Vocab
+from ..vocab import BOS, Vocab
 from .generate import LastLogitsFn, gpt_last_logits_fn, sample_from
 
-MEMSCOPE_BOS = "\n"
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,11 @@ class LanguageModel:
                  kind: str = "memscope run") -> "LanguageModel":
         """A memscope GPT in memory (anything with forward(idx, last_only) -> (logits, loss) and
         config.block_size) over its task's character vocabulary; the newline serves as BOS."""
-        bos_id = vocab.stoi.get(MEMSCOPE_BOS)
+        bos_id = vocab.stoi.get(BOS)
         return cls(
             path=path, kind=kind, logits_fn=lambda idx: gpt(idx)[0],
             tokenize=lambda texts: [vocab.encode(t) for t in texts], decode=vocab.decode,
-            bos_id=bos_id, bos=MEMSCOPE_BOS if bos_id is not None else "", block_size=gpt.config.block_size,
+            bos_id=bos_id, bos=BOS if bos_id is not None else "", block_size=gpt.config.block_size,
             vocab_size=len(vocab), n_params=sum(p.numel() for p in gpt.parameters()),
             device=next(gpt.parameters()).device, batch_size=batch_size,
             last_logits_fn=gpt_last_logits_fn(gpt), module=gpt)

@@ -14,7 +14,8 @@ from ..runtime import resolve_device
 from ..tasks import Task
 from ..runconfig import RunConfig, load_run_config
 from .gpt import GPT
-from .lm import MEMSCOPE_BOS, LanguageModel
+from ..vocab import BOS
+from .lm import LanguageModel
 
 WEIGHTS = {"final": store.MODEL, "best": store.BEST, "checkpoint": store.CHECKPOINT}
 MEMSCOPE_RUN, HUGGING_FACE = "memscope run", "hugging face"
@@ -85,6 +86,6 @@ def load_lm(path: Path, device: str = "auto", batch_size: int | None = None) -> 
         return load_hf(path, device, batch_size or 8)
     rc, _, model, _ = load_model(path, "final", device)
     vocab = rc.vocab()
-    if MEMSCOPE_BOS not in vocab.stoi:
+    if BOS not in vocab.stoi:
         raise MemscopeError(f"run {path}: its vocabulary has no newline to serve as the BOS token")
     return LanguageModel.from_gpt(model, vocab, path=str(path), batch_size=batch_size or 256)

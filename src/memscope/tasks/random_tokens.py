@@ -18,12 +18,11 @@ import torch
 
 from ..config import check_types
 from ..errors import ConfigError
-from ..vocab import Vocab
+from ..vocab import BOS, Vocab
 from .base import Prompt, Suite, Task, register_task
 
 # Symbols in id order after the newline; at most len(ALPHABET) of them.
 ALPHABET = string.digits + string.ascii_lowercase + string.ascii_uppercase + "!#$%&()*+,-./:;<=>?@[]^_{|}~"
-BOS = "\n"
 
 
 @register_task("random-tokens")

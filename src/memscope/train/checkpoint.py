@@ -14,7 +14,7 @@ from ..models.ensemble import EnsembleGPT
 def save_checkpoint(path: Path, k: int, model: EnsembleGPT, optimizer, generator: torch.Generator,
                     extra: dict[str, torch.Tensor], state: dict) -> None:
     """Member k's resume point; extra: further tensors (exposure counts) saved as they are."""
-    tensors = {f"model.{n}": v for n, v in model.member_tensors(k).items()}
+    tensors = {f"model.{n}": v for n, v in model.run_tensors(k).items()}
     for i, p_state in optimizer.state_dict()["state"].items():
         for name, v in p_state.items():
             tensors[f"optim.{i}.{name}"] = v[k] if torch.is_tensor(v) and v.dim() > 0 else torch.as_tensor(v)
@@ -46,7 +46,7 @@ def load_checkpoints(paths: list[Path], model: EnsembleGPT, optimizer,
         missing = [n for n in model.names if n not in weights]
         if missing or any(weights[n].shape != model.p(n).shape[1:] for n in model.names) or "rng.batch" not in tensors:
             raise MemscopeError(f"checkpoint {path} does not fit the run's model")
-        model.load_member_tensors(k, weights)
+        model.load_run_tensors(k, weights)
         for name, v in tensors.items():
             if name.startswith("optim."):
                 _, i, key = name.split(".", 2)

@@ -124,7 +124,7 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
     """Train runs of one group_key at once, each into its own directory; returns their summaries.
 
     A run that is already complete is not trained again. ensemble_file: where to also save the final
-    weights of all members stacked in one safetensors file (row k: run k; `store.load_member` reads one
+    weights of all members stacked in one safetensors file (row k: run k; `store.load_row` reads one
     row alone).
     """
     if len({group_key(rc) for rc in rcs}) > 1:
@@ -196,7 +196,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
                 m.stopped_step = step if step < total else None
                 _finish_member(m, model, k, device, plan)
                 # later steps must not move a finished run
-                frozen[k] = {n: v.clone() for n, v in model.member_tensors(k).items()}
+                frozen[k] = {n: v.clone() for n, v in model.run_tensors(k).items()}
 
     if start == 0:
         record(0, [None] * len(members), lr_at(0, cfg), plan[0])
@@ -204,7 +204,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
         if start and any(cb.should_stop(m.history) for cb in m.callbacks):
             m.stopped_step = start if start < total else None
             _finish_member(m, model, k, device, plan)
-            frozen[k] = {n: v.clone() for n, v in model.member_tensors(k).items()}
+            frozen[k] = {n: v.clone() for n, v in model.run_tensors(k).items()}
     loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     model.train()
     forward = torch.compile(model) if cfg.compile else model
@@ -223,7 +223,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
         x, y = batches.next(step - phase.start)
         loss_sum += ensemble_step(model, forward, optimizer, x, y, cfg, lr, batches.masked)
         for k, saved in frozen.items():
-            model.load_member_tensors(k, saved)
+            model.load_run_tensors(k, saved)
         n_loss += 1
         bar.update(1)
         done = step + 1
@@ -236,14 +236,14 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
             _finish_member(m, model, k, device, plan)
     if ensemble_file is not None:
         Path(ensemble_file).parent.mkdir(parents=True, exist_ok=True)
-        store.save_tensors(ensemble_file, model.member_tensors(),
+        store.save_tensors(ensemble_file, model.run_tensors(),
                            {"members": [str(m.out_dir) for m in members], "config": members[0].rc.to_dict()})
     return [store.read_json(m.path(store.SUMMARY), "summary") for m in members]
 
 
 def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: float, wall_s: float,
                    model: EnsembleGPT, optimizer, generator: torch.Generator, phase: str | None) -> None:
-    gpt = model.member(k).eval()
+    gpt = model.gpt(k).eval()
     rec: dict = {"step": step, "train_loss": train_loss, "lr": lr}
     if phase is not None:
         rec["phase"] = phase
@@ -261,7 +261,7 @@ def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: 
 
 def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device, plan: list[PhasePlan]) -> None:
     step = m.history[-1]["step"]
-    gpt = model.member(k)
+    gpt = model.gpt(k)
     store.save_tensors(m.path(store.MODEL), store.model_tensors(gpt), {"step": step})
     if m.exposure:
         store.write_json(m.path(EXPOSURES), _exposures(m, plan))

@@ -85,7 +85,7 @@ class CapacityProfile:
         if len(set(self.n_embd)) != len(self.n_embd) or not self.n_embd:
             raise MemscopeError(f"profile {self.name}: n_embd must list distinct widths")
         if self.seeds < 1:
-            raise MemscopeError(f"--seeds {self.seeds} must be at least 1")
+            raise MemscopeError(f"seeds={self.seeds} must be at least 1", param="seeds")
 
 
 def geometric_grid(lo: int, hi: int, per_octave: int) -> tuple[int, ...]:
@@ -280,7 +280,7 @@ def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | 
                  device: str = "auto") -> dict:
     """Train what is missing, measure every run, fit, and write results.json + the report in `out`."""
     if precision not in ("fp32", "bf16"):
-        raise MemscopeError(f"--precision {precision!r} must be fp32 or bf16")
+        raise MemscopeError(f"precision={precision!r} must be fp32 or bf16", param="precision")
     out = Path(out) if out is not None else default_out(profile, precision)
     specs = build_specs(profile, precision)
     runs_dir = out / "runs"

@@ -132,7 +132,7 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     p = get_profile(profile)
     seeds = p.seeds if seeds is None else seeds
     if seeds < 1:
-        raise ConfigError(f"--seeds {seeds} must be at least 1")
+        raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
     specs = build_specs(p, seeds, withheld)
     out = Path(out) if out is not None else Path("runs") / f"tbtt-{profile}"
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
