@@ -1,5 +1,5 @@
-"""Record tests/golden/*.json: every logged figure and the weight hashes of short runs. Run once, before a
-refactor that must leave training unchanged: `.venv/bin/python scripts/make_golden.py tests/golden`."""
+"""Record tests/integration/golden/*.json: every logged figure and the weight hashes of short runs. Run once, before a
+refactor that must leave training unchanged: `.venv/bin/python scripts/make_golden.py tests/integration/golden`."""
 import hashlib, json, sys, tempfile
 from pathlib import Path
 from safetensors.torch import load_file

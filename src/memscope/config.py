@@ -6,7 +6,6 @@ command line (`key=value`) are parsed by the field's annotation, never evaluated
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
 from dataclasses import dataclass, fields

@@ -11,7 +11,7 @@ from memscope.models.lm import LanguageModel
 from memscope.models.load import load_lm
 from memscope.tasks import make_task
 
-from conftest import save_tiny_gpt2
+from helpers import save_tiny_gpt2
 
 
 def _one_line_error(code, out, err, needle):

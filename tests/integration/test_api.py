@@ -8,7 +8,7 @@ from pathlib import Path
 
 import memscope
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_import_memscope_loads_no_submodule_and_no_torch():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import kill_when_ready
+from helpers import kill_when_ready
 from memscope.data.samplers import IGNORE
 from memscope.models.gpt import GPT
 from memscope.runconfig import build_run_config

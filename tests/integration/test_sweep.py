@@ -8,7 +8,7 @@ from memscope import store
 from memscope.sweep import expand, list_runs, load_grid, make_groups, run_many
 from memscope.train import build_run_config, train
 
-from conftest import kill_when_ready
+from helpers import kill_when_ready
 
 GRID = {
     "name": "tiny",

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from memscope.audit.core import AuditSettings, audit, read_samples
+from memscope.audit.core import audit, read_samples
 from memscope.errors import MemscopeError
 from memscope.models.load import load_lm
 from memscope.measure import exposure, extraction, membership, memorization
 from memscope.tasks import make_task
 from memscope.train import build_run_config, train
 
-from conftest import save_tiny_gpt2
+from helpers import save_tiny_gpt2
 
 SCHEDULE = {"learning_rate": "3e-3", "warmup_steps": "50"}
 RANDOM = {"task.vocab_size": "16", "recall_prompts": "8"}

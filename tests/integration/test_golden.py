@@ -1,4 +1,4 @@
-"""Behaviour unchanged, bit for bit: short runs recorded in tests/golden before the trainer was refactored
+"""Behaviour unchanged, bit for bit: short runs recorded in tests/integration/golden before the trainer was refactored
 (scripts/make_golden.py, at commit 89b5895) must log the same figures and end with the same weights."""
 import hashlib
 import json

@@ -5,7 +5,7 @@ from safetensors.torch import load_file
 
 from memscope.cli import main
 
-from conftest import kill_when_ready
+from helpers import kill_when_ready
 
 TINY = ["--task", "arithmetic", "--model", "n14", "eval_interval=20", "batch_size=64", "eval_samples=2"]
 
