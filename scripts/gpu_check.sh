@@ -8,7 +8,7 @@ export PYTHONPATH=src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv > "$OUT/gpu.txt" || true
 $PY - <<'PY' | tee "$OUT/engine_cuda.txt"
 import torch
-from memscope.ensemble import EnsembleGPT
+from memscope.models.ensemble import EnsembleGPT
 from memscope.train import build_run_config
 torch.manual_seed(0)
 for task, preset in [("arithmetic", "n14"), ("capitals", "mlt")]:

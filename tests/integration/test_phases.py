@@ -21,10 +21,10 @@ seeds = [3]
 block_size = 48
 sampler = "epochs"
 batch_size = 32
-eval_interval = 20
+eval_interval = 40
 eval_samples = 1
 warmup_steps = 10
-lr_decay_steps = 300
+lr_decay_steps = 200
 callbacks = "protocol,best,early_stop,weight_norm"
 
 [[phases]]
@@ -35,7 +35,7 @@ task = "arithmetic"
 
 [[phases]]
 name = "capitals"
-epochs = 100
+epochs = 60
 restart = true
 [[phases.tasks]]
 task = "capitals"
@@ -136,8 +136,8 @@ def test_two_phase_run_killed_in_phase_two_resumes_to_the_uninterrupted_run(tmp_
     assert first_in_two["lr"] < recs[0]["lr"] * 50  # warming up again, far below the peak
     exposures = json.loads((killed / "exposures.json").read_text())["phases"]
     assert set(exposures[0]["tasks"][0]["counts"]) == {4}
-    assert set(exposures[1]["tasks"][0]["counts"]) == {100}
-    assert sum(exposures[1]["tasks"][1]["counts"]) == 100 * 17
+    assert set(exposures[1]["tasks"][0]["counts"]) == {60}
+    assert sum(exposures[1]["tasks"][1]["counts"]) == 60 * 17
 
 
 def test_nope_model_trains_and_evaluates(cli_json, tmp_path):
@@ -165,7 +165,7 @@ def test_context_longer_than_the_training_window():
     (TWO_PHASES.replace('model = "n14"', 'models = ["n14", "n28"]'), "several runs"),
     (TWO_PHASES.replace("restart = true", "restart = true\nwarmup = 3"), "unknown key(s) warmup"),
     (TWO_PHASES.replace("share = 0.25", "share = 1.5"), "share in (0, 1)"),
-    (TWO_PHASES.replace("epochs = 100", "epochs = 100\nsteps = 3"), "exactly one of steps or epochs"),
+    (TWO_PHASES.replace("epochs = 60", "epochs = 60\nsteps = 3"), "exactly one of steps or epochs"),
     (TWO_PHASES.replace('task = "capitals"', 'task = "nope"'), "unknown task 'nope'"),
     (TWO_PHASES.replace("weight_norm", "no_such_monitor"), "unknown callback 'no_such_monitor'"),
     (TWO_PHASES.replace("block_size = 48", ""), "a line of task 'capitals' has 41 characters"),

@@ -94,7 +94,7 @@ def test_rerun_trains_nothing(swept):
 
 def test_killed_sweep_finishes_only_what_is_missing(tmp_path, swept):
     root_ref, _ = swept
-    grid = dict(GRID, settings=dict(GRID["settings"], steps=600, lr_decay_steps=600))
+    grid = dict(GRID, settings=dict(GRID["settings"], steps=240, lr_decay_steps=240))
     grid_file = _grid_file(tmp_path, grid)
     root = tmp_path / "store"
 

@@ -69,7 +69,7 @@ def test_sample_prints_continuations(tiny_run, cli_json):
 
 
 def test_killed_run_resumes_to_the_same_figures(tmp_path, cli_json):
-    args = [*TINY, "--steps", "1500"]
+    args = [*TINY, "--steps", "300"]
     killed = tmp_path / "killed"
 
     def step_100_evaluated():

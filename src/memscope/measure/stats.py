@@ -13,7 +13,7 @@ def mean_sd(values: list[float]) -> tuple[float, float | None]:
     if not values:
         raise ValueError("no values to average")
     mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values, mean) if len(values) > 1 else None)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)  # exact: stdev computes its own mean
 
 
 def t_quantile(df: int, confidence: float = 0.95) -> float:

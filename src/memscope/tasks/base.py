@@ -1,7 +1,7 @@
 """The Task protocol and its registry: one file per task, looked up by name."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
 
@@ -94,7 +94,3 @@ def get_task_class(name: str) -> type[Task]:
 def make_task(name: str, params: dict | None = None) -> Task:
     cls = get_task_class(name)
     return from_dict(cls, dict(params or {}), f"task {name!r}")
-
-
-def task_field_names(name: str) -> list[str]:
-    return [f.name for f in fields(get_task_class(name))]
