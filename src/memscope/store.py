@@ -47,8 +47,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
     """Hold RUN_DIR/.lock while training it: a second process that tries gets an error, never a duplicate
-    run. The OS drops the lock when its process dies, so a killed run never stays locked."""
-    f = open(Path(run_dir) / LOCK, "a")
+    run. The OS drops the lock when its process dies, so a killed run never stays locked. The lock file is
+    opened without following a symbolic link, so a planted link cannot make memscope create or touch a
+    file outside the run directory."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
+    except OSError as e:
+        raise MemscopeError(f"cannot lock {run_dir}: {Path(run_dir) / LOCK} is a link or unwritable "
+                            f"({e.strerror})") from None
+    f = os.fdopen(fd, "a")
     try:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,8 +70,34 @@ def write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def dumps(obj, **kwargs) -> str:
+    """JSON text; non-finite floats are refused (bare NaN / Infinity are not JSON)."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError as e:
+        raise MemscopeError(f"refusing to write a non-finite number as JSON ({e})") from None
+
+
+def _no_duplicates(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return dict(pairs)
+
+
+def loads(text: str):
+    """Parse JSON strictly: no duplicate keys, no bare NaN / Infinity. Raises ValueError (incl. too deep
+    nesting and over-long integers) for anything else."""
+    def constant(name):
+        raise ValueError(f"non-finite number {name}")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    atomic_write_bytes(path, (dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def read_json(path: Path, what: str) -> dict:
@@ -72,9 +105,9 @@ def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise MemscopeError(f"missing {what}: {path}")
     try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MemscopeError(f"corrupt {what}: {path} ({e.__class__.__name__})") from None
+        obj = loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise MemscopeError(f"corrupt {what}: {path} ({str(e).splitlines()[0][:120] or e.__class__.__name__})") from None
     if not isinstance(obj, dict):
         raise MemscopeError(f"corrupt {what}: {path} (not a JSON object)")
     return obj
@@ -154,10 +187,10 @@ def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
 
 def append_jsonl(path: Path, record: dict) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(dumps(record) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
 def rewrite_jsonl(path: Path, records: list[dict]) -> None:
-    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in records).encode())
+    atomic_write_bytes(path, "".join(dumps(r) + "\n" for r in records).encode())

@@ -24,7 +24,7 @@ from ..runconfig import RunConfig
 from ..tasks import Task
 from ..vocab import Vocab
 
-BOOKKEEPING = frozenset({"step", "train_loss", "lr", "wall_s", "phase", "withheld_by_prompt"})
+BOOKKEEPING = frozenset({"step", "train_loss", "lr", "wall_s", "phase", "withheld_by_prompt", "diverged"})
 """Record keys that are not figures of the model."""
 
 

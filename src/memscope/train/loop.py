@@ -74,9 +74,15 @@ class _Member:
         return self.out_dir / name
 
 
-def _prepare_dir(rc: RunConfig, out_dir: Path, resume: bool) -> dict | None:
-    """Check or create a run directory; returns the summary of a run that is already complete."""
-    if out_dir.exists() and any(p.name != store.LOCK for p in out_dir.iterdir()):
+def _holds_run(out_dir: Path) -> bool:
+    return out_dir.is_dir() and any(p.name != store.LOCK for p in out_dir.iterdir())
+
+
+def _check_dir(rc: RunConfig, out_dir: Path, resume: bool) -> None:
+    """Refuse, before anything is written or locked, a directory that cannot take this run."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MemscopeError(f"{out_dir} is a file, not a run directory")
+    if _holds_run(out_dir):
         if not resume:
             raise MemscopeError(f"{out_dir} already holds files; pass --resume to continue the run there "
                                 "or choose another --out")
@@ -84,12 +90,27 @@ def _prepare_dir(rc: RunConfig, out_dir: Path, resume: bool) -> dict | None:
         if diffs:
             raise MemscopeError(f"{out_dir} holds a run with other settings ({', '.join(diffs[:5])}); "
                                 "choose another --out")
-        if (out_dir / store.SUMMARY).is_file():
-            return store.read_json(out_dir / store.SUMMARY, "summary")
-    else:
-        out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_dir(rc: RunConfig, out_dir: Path) -> dict | None:
+    """Under the run's lock: the summary of a run that is already complete, else the run's config.json
+    (re)written and the temporary files of a write that a kill interrupted removed."""
+    if (out_dir / store.SUMMARY).is_file():
+        return store.read_json(out_dir / store.SUMMARY, "summary")
+    for tmp in out_dir.glob(".*.tmp"):
+        tmp.unlink()
     store.write_json(out_dir / store.CONFIG, rc.to_dict())
     return None
+
+
+def _remove_unstarted(out_dir: Path, created: bool) -> None:
+    """A new run that failed before its first checkpoint leaves nothing: a rerun starts it afresh."""
+    if (out_dir / store.CHECKPOINT).is_file():
+        return
+    for name in (store.CONFIG, store.METRICS, store.BEST, store.LOCK):
+        (out_dir / name).unlink(missing_ok=True)
+    if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
 
 
 def make_batches(rcs: list[RunConfig], device: torch.device, phase: PhasePlan | None = None,
@@ -129,24 +150,34 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
     """
     if len({group_key(rc) for rc in rcs}) > 1:
         raise MemscopeError("runs trained together must share one model shape, training schedule and data plan")
-    for rc in rcs:
+    out_dirs = [Path(o) for o in out_dirs]
+    for rc, out in zip(rcs, out_dirs):
         make_callbacks(rc)  # unknown callback names fail before anything is written
+        _check_dir(rc, out, resume)
     summaries: dict[int, dict] = {}
     members: list[_Member] = []
-    for i, (rc, out) in enumerate(zip(rcs, out_dirs)):
-        done = _prepare_dir(rc, Path(out), resume)
-        if done is not None:
-            log.info("%s is already complete", out)
-            summaries[i] = done
-        else:
-            members.append(_Member(rc, Path(out)))
-    if members:
-        todo = [i for i in range(len(rcs)) if i not in summaries]
-        with contextlib.ExitStack() as locks:
-            for m in members:
-                locks.enter_context(store.run_lock(m.out_dir))
-            for i, summary in zip(todo, _train_members(members, resume, ensemble_file)):
-                summaries[i] = summary
+    new: dict[Path, bool] = {}  # run directories this call starts: were they created by it?
+    with contextlib.ExitStack() as locks:
+        try:
+            for i, (rc, out) in enumerate(zip(rcs, out_dirs)):
+                if not _holds_run(out):
+                    new[out] = not out.exists()
+                    out.mkdir(parents=True, exist_ok=True)
+                locks.enter_context(store.run_lock(out))  # a refused trainer changes nothing
+                done = _prepare_dir(rc, out)
+                if done is not None:
+                    log.info("%s is already complete", out)
+                    summaries[i] = done
+                else:
+                    members.append(_Member(rc, out))
+            if members:
+                todo = [i for i in range(len(rcs)) if i not in summaries]
+                for i, summary in zip(todo, _train_members(members, resume, ensemble_file)):
+                    summaries[i] = summary
+        except BaseException:
+            for out, created in new.items():
+                _remove_unstarted(out, created)
+            raise
     return [summaries[i] for i in range(len(rcs))]
 
 
@@ -176,6 +207,10 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
         log.info("resuming %s from step %d", ", ".join(str(m.out_dir) for m in members), start)
     for m in members:
         m.history = store.read_metrics(m.path(store.METRICS), up_to_step=start) if start else []
+        expected = state.get("n_evals") if start else None
+        if expected is not None and len(m.history) != expected:
+            raise MemscopeError(f"{m.path(store.METRICS)} holds {len(m.history)} evaluations up to step {start}, "
+                                f"its checkpoint {expected}: the log was cut; train the run anew into another --out")
         store.rewrite_jsonl(m.path(store.METRICS), m.history)
 
     t0 = time.perf_counter()
@@ -244,7 +279,13 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
 def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: float, wall_s: float,
                    model: EnsembleGPT, optimizer, generator: torch.Generator, phase: str | None) -> None:
     gpt = model.gpt(k).eval()
+    diverged = train_loss is not None and not math.isfinite(train_loss)
+    if diverged:  # JSON has no NaN: the loss is logged as null and the record says so
+        log.warning("%s: the training loss is %s at step %d (diverged)", m.out_dir.name, train_loss, step)
+        train_loss = None
     rec: dict = {"step": step, "train_loss": train_loss, "lr": lr}
+    if diverged:
+        rec["diverged"] = True
     if phase is not None:
         rec["phase"] = phase
     for cb in m.callbacks:
@@ -254,7 +295,7 @@ def _record_member(m: _Member, k: int, step: int, train_loss: float | None, lr: 
     m.history.append(rec)
     store.append_jsonl(m.path(store.METRICS), rec)
     save_checkpoint(m.path(store.CHECKPOINT), k, model, optimizer, generator, m.exposure,
-                    {"step": step, "wall_s": wall_s})
+                    {"step": step, "wall_s": wall_s, "n_evals": len(m.history)})
     log.info("%s step %d | loss %s | %s", m.out_dir.name, step,
              "-" if train_loss is None else f"{train_loss:.4f}", brief(rec))
 
