@@ -159,3 +159,12 @@ def test_a_hugging_face_model_in_pickle_format_is_refused(tmp_path, cli, capsys)
     code, _, err = cli("eval", path, "--task", "arithmetic", "--samples", 1)
     _one_line(code, err, f"no model.safetensors in {path}: memscope loads safetensors only (never pickle); "
                          "convert with save_pretrained(safe_serialization=True)")
+
+
+def test_a_run_file_takes_its_seed_as_train_seed(tmp_path):
+    """A run file's seed (and `memscope train --config --seed`) is train.seed, for any task."""
+    from memscope.sweep import load_run_file
+    path = _grid_file(tmp_path, dict(GRID, seeds=[3]), "run.json")
+    rc = load_run_file(path)
+    assert rc.train.seed == 3 and rc.task_params["seed"] == 0
+    assert load_run_file(path, {"train.seed": "5"}).train.seed == 5
