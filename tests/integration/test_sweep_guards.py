@@ -59,6 +59,11 @@ def test_a_grid_over_random_tokens_expands_and_trains(rt_store):
     assert all(json.loads((rt_store / n / "summary.json").read_text())["steps"] == 10 for n, _ in specs)
 
 
+def test_a_grid_over_canaries_expands():
+    (name, rc), = expand(parse_grid({"task": "canaries", "model": "n14", "seeds": [2]}))
+    assert name == "canaries-n14-seed2" and rc.train.seed == 2 and rc.task_params["seed"] == 0
+
+
 @pytest.mark.parametrize("key", ["seed", "train.seed"])
 def test_a_training_seed_in_the_settings_is_refused_for_seeds(key):
     with pytest.raises(MemscopeError, match="'seeds'"):
