@@ -8,9 +8,11 @@ import time
 import pytest
 
 
-def save_tiny_gpt2(path, chars: str, n_positions: int = 32, n_embd: int = 16, seed: int = 0):
+def save_tiny_gpt2(path, chars: str, n_positions: int = 32, n_embd: int = 16, seed: int = 0,
+                   safe_serialization: bool = True):
     """A 1-layer GPT-2 with a character tokenizer over chars (BOS = EOS = "<s>"), saved to path with
-    save_pretrained: a Hugging Face causal LM made here, so no test downloads one."""
+    save_pretrained: a Hugging Face causal LM made here, so no test downloads one. safe_serialization=False
+    writes pytorch_model.bin (a pickle) instead of model.safetensors."""
     transformers = pytest.importorskip("transformers")
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -23,7 +25,11 @@ def save_tiny_gpt2(path, chars: str, n_positions: int = 32, n_embd: int = 16, se
     torch.manual_seed(seed)
     config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=n_embd, vocab_size=len(vocab),
                                      n_positions=n_positions, bos_token_id=0, eos_token_id=0)
-    transformers.GPT2LMHeadModel(config).save_pretrained(path)
+    model = transformers.GPT2LMHeadModel(config)
+    model.save_pretrained(path)
+    if not safe_serialization:  # transformers 5 writes safetensors only: the old pickle layout by hand
+        torch.save(model.state_dict(), os.path.join(path, "pytorch_model.bin"))
+        os.remove(os.path.join(path, "model.safetensors"))
     tokenizer.save_pretrained(path)
     return path
 

@@ -129,7 +129,8 @@ def cmd_audit(args) -> None:
 def cmd_sweep(args) -> None:
     from .sweep import run_grid
     from .train.summary import brief
-    r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble)
+    r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble,
+                 args.max_runs)
     done = sum(1 for s in r["runs"].values() if s)
     text = "\n".join([f"sweep {r['name']}: {done} runs in {r['store']}"] + [
         f"  {name:<48} {brief(s)}  ({s['steps_run']} steps)" for name, s in r["runs"].items()])
@@ -267,6 +268,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="processes (pool) or CPUs (local Ray); default 2")
     s.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     s.add_argument("--ensemble", type=int, help="most runs per ensemble (default: sized to the device)")
+    s.add_argument("--max-runs", type=int, help="refuse a grid of more runs than this (default 10,000: "
+                                                "memscope.sweep.MAX_RUNS)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sweep)
 

@@ -36,17 +36,31 @@ The same schema naming one run (one model and seed, no [grid]) is a run file: `m
 Every run trains into STORE/<name>/ (a normal run directory) and is listed in STORE/index.sqlite with its
 config hash and status (pending, running, done, failed). A run whose summary.json exists is never trained
 again, and a run with a checkpoint resumes from it, so rerunning a killed sweep trains only what is
-missing. Executors: `local` (this process), `pool` (worker processes with one torch thread each), `ray`
+missing. A run directory that already holds a config.json must hold the very run the grid asks for
+(`same_config`, runtime fields such as device aside): if any differs (say 400 steps where the grid now asks
+for 200), the whole sweep is refused before anything is trained or written, naming the run and the
+settings, rather than reusing or overwriting it; choose another store or remove the run.
+
+Nothing is written before everything is checked: the executor, the grid, every run's settings and the
+existing runs. A grid is sized from its lists before it is expanded, and one of more than MAX_RUNS runs is
+refused unless max_runs is raised (`--max-runs`). The training seed of each run is `train.seed` (a task's
+own data seed, as random-tokens', is `task.seed`). A job that fails, with any exception, marks its runs
+`failed` in the index and the sweep ends with one line naming the first failed group. Executors: `local` (this process), `pool` (worker processes with one torch thread each), `ray`
 (Ray tasks on a local instance or the cluster at --address; `pip install memscope[ray]`; on several
-machines STORE must be a shared filesystem).
+machines STORE must be a shared filesystem; a cluster that does not answer within RAY_CONNECT_S seconds is
+an error naming its address).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
+import math
 import os
 import re
+import socket
 import sqlite3
 import sys
 import threading
@@ -63,6 +77,7 @@ from tqdm import tqdm
 from . import store
 from .errors import ConfigError, MemscopeError
 from .data.phases import phase_plan
+from .runconfig import same_config
 from .runtime import resolve_device
 from .train import RunConfig, build_run_config, group_key, train_group
 
@@ -70,6 +85,12 @@ log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "pool", "ray")
 INDEX = "index.sqlite"
+MAX_RUNS = 10_000
+"""Most runs a grid may expand to unless the caller raises max_runs: a bigger one is most likely a typo, and
+expanding it alone takes minutes (about 2 ms a run)."""
+RAY_CONNECT_S = 30.0
+"""Seconds to wait for a Ray cluster at --address before giving up (Ray itself retries without end)."""
+_SEED_KEYS = ("seed", "train.seed")
 Spec = tuple[str, RunConfig]
 """(run name, its config): the name is the run's directory under the store."""
 
@@ -126,6 +147,10 @@ def parse_grid(d: dict) -> Grid:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid file: grid.{k} must be a non-empty list of values")
     grid = {k: [_text(v, f"grid.{k}") for v in values] for k, values in grid.items()}
+    for key in _SEED_KEYS:
+        if key in settings or key in grid:
+            raise ConfigError(f"grid file: set the training seeds with 'seeds', not {key!r} "
+                              "(a task's own data seed is 'task.seed')")
     phases = d.get("phases", [])
     if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
         raise ConfigError("grid file: 'phases' must be a list of tables ([[phases]])")
@@ -170,7 +195,8 @@ def load_run_file(path: Path, overrides: dict[str, str] | None = None) -> RunCon
         raise ConfigError(f"run file {path} describes several runs (models, seeds, tasks or [grid] with several "
                           "values): train them with memscope sweep")
     settings = {**grid.settings, **(overrides or {})}
-    settings.setdefault("seed", str(grid.seeds[0]))
+    if not any(k in settings for k in _SEED_KEYS):  # `seed` alone is ambiguous for tasks with their own
+        settings["train.seed"] = str(grid.seeds[0])
     return build_run_config(grid.tasks[0], grid.models[0], settings, list(grid.phases) or None)
 
 
@@ -178,14 +204,24 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text).strip("_")
 
 
-def expand(grid: Grid) -> list[Spec]:
-    """Every (task, model, grid point, seed) as a named RunConfig; bad settings fail here, before training."""
+def grid_size(grid: Grid) -> int:
+    """Runs the grid expands to, from the lengths of its lists alone."""
+    return len(grid.tasks) * len(grid.models) * len(grid.seeds) * math.prod(len(v) for v in grid.grid.values())
+
+
+def expand(grid: Grid, max_runs: int = MAX_RUNS) -> list[Spec]:
+    """Every (task, model, grid point, seed) as a named RunConfig; bad settings fail here, before training.
+    A grid of more than max_runs runs is refused before any is built."""
+    n_runs = grid_size(grid)
+    if n_runs > max_runs:
+        raise ConfigError(f"grid expands to {n_runs:,} runs, more than max_runs={max_runs:,} allows: shrink the "
+                          "grid or raise that limit", param="max_runs")
     specs: list[Spec] = []
     keys = list(grid.grid)
     for task, model, values in product(grid.tasks, grid.models, product(*grid.grid.values())):
         point = dict(zip(keys, values))
         for seed in grid.seeds:
-            rc = build_run_config(task, model, {**grid.settings, **point, "seed": str(seed)},
+            rc = build_run_config(task, model, {**grid.settings, **point, "train.seed": str(seed)},
                                   list(grid.phases) or None)
             parts = [task, model] + [f"{k}={v}" for k, v in point.items()] + [f"seed{seed}"]
             specs.append((_slug("-".join(parts)), rc))
@@ -205,21 +241,35 @@ class Index:
 
     def __init__(self, root: Path):
         root.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(root / INDEX)
-        self.db.execute("CREATE TABLE IF NOT EXISTS runs (name TEXT PRIMARY KEY, config_hash TEXT, task TEXT, "
-                        "model TEXT, seed INTEGER, status TEXT, summary TEXT, updated REAL)")
-        self.db.commit()
+        self.path = root / INDEX
+        self.db = sqlite3.connect(self.path)
+        with self._reading():
+            self.db.execute("CREATE TABLE IF NOT EXISTS runs (name TEXT PRIMARY KEY, config_hash TEXT, task TEXT, "
+                            "model TEXT, seed INTEGER, status TEXT, summary TEXT, updated REAL)")
+            self.db.commit()
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """sqlite3 says 'file is not a database' (or worse) only at the first statement: one line instead."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as e:
+            self.db.close()
+            raise MemscopeError(f"corrupt run index: {self.path} ({e}); move it aside and rerun the sweep "
+                                "to rebuild it") from None
 
     def set(self, name: str, rc: RunConfig, status: str, summary: dict | None = None) -> None:
-        with self.db:
+        with self._reading(), self.db:
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (name, config_hash(rc), rc.task, rc.preset, rc.train.seed, status,
                              None if summary is None else json.dumps(summary), time.time()))
 
     def rows(self) -> list[dict]:
-        cur = self.db.execute("SELECT name, config_hash, task, model, seed, status, summary FROM runs ORDER BY name")
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row)) | {"summary": json.loads(row[-1]) if row[-1] else None} for row in cur]
+        with self._reading():
+            cur = self.db.execute("SELECT name, config_hash, task, model, seed, status, summary FROM runs "
+                                  "ORDER BY name")
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, row)) | {"summary": json.loads(row[-1]) if row[-1] else None} for row in cur]
 
     def close(self) -> None:
         self.db.close()
@@ -294,9 +344,11 @@ def train_group_job(group: list[tuple[str, dict]], root: str) -> dict[str, dict]
 def _submit_local(jobs, root, workers, address):
     for job in jobs:
         try:
-            yield job, train_group_job(job, str(root))
-        except MemscopeError as e:
-            yield job, e
+            result = train_group_job(job, str(root))
+        except Exception as e:  # as the pool and Ray executors: any job's failure is recorded, not raised
+            log.debug("sweep: group %s failed", job[0][0], exc_info=True)
+            result = e
+        yield job, result
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -318,6 +370,48 @@ def _submit_pool(jobs, root, workers, address):
             yield futures[f], (f.exception() or f.result())
 
 
+def within(fn, timeout_s: float, message: str):
+    """fn() in a daemon thread; MemscopeError(message) if it has not returned after timeout_s (the thread is
+    left behind: what it waits on, as Ray's connection retries, cannot be interrupted)."""
+    out: dict = {}
+
+    def call():
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            out["error"] = e
+    thread = threading.Thread(target=call, daemon=True, name="memscope-deadline")
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise MemscopeError(message)
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a `host:port` or `ray://host:port` address; None for `auto` and the like."""
+    m = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)/?", address)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def _ray_connect(ray, address: str | None, workers: int, timeout_s: float = RAY_CONNECT_S) -> None:
+    """ray.init on a local instance, or on the cluster at address within timeout_s seconds: Ray alone retries
+    an address that does not answer for ever."""
+    if not address:
+        ray.init(log_to_driver=False, num_cpus=workers, include_dashboard=False)
+        return
+    where = _host_port(address)
+    if where:  # an unknown host or a closed port fails at once, without Ray's retries
+        try:
+            socket.create_connection(where, timeout=min(timeout_s, 10.0)).close()
+        except OSError as e:
+            raise MemscopeError(f"no Ray cluster at address={address} ({e})", param="address") from None
+    within(lambda: ray.init(address=address, log_to_driver=False), timeout_s,
+           f"no Ray cluster answered at address={address} within {timeout_s:.0f} s")
+
+
 def _submit_ray(jobs, root, workers, address):
     try:
         import ray
@@ -325,8 +419,7 @@ def _submit_ray(jobs, root, workers, address):
         raise MemscopeError("executor=ray needs Ray: pip install 'memscope[ray]'", param="executor") from None
     started = not ray.is_initialized()
     if started:
-        kwargs = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
-        ray.init(log_to_driver=False, **kwargs)
+        _ray_connect(ray, address, workers)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(train_group_job)
         pending = {remote.remote(job, str(root.resolve())): job for job in jobs}
@@ -347,10 +440,12 @@ _SUBMIT = {"local": _submit_local, "pool": _submit_pool, "ray": _submit_ray}
 
 def run_many(specs: list[Spec], root: Path, executor: str = "local", workers: int | None = None,
              address: str | None = None, max_k: int | None = None) -> dict[str, dict]:
-    """Train every spec that is not done into root/<name>; returns name -> summary for all of them."""
-    if executor not in EXECUTORS:
-        raise MemscopeError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    """Train every spec that is not done into root/<name>; returns name -> summary for all of them.
+
+    Everything is checked (the executor, the runs already in root) before root or its index is written."""
+    check_executor(executor)
     root = Path(root)
+    check_existing(specs, root)
     index = Index(root)
     try:
         by_name = dict(specs)
@@ -368,16 +463,37 @@ def run_many(specs: list[Spec], root: Path, executor: str = "local", workers: in
         index.close()
 
 
+def check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise MemscopeError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise MemscopeError("executor=ray needs Ray: pip install 'memscope[ray]'", param="executor")
+
+
+def check_existing(specs: list[Spec], root: Path) -> None:
+    """Refuse the sweep if a run directory of root holds a run other than its spec (other steps, say): the
+    sweep would otherwise list the old run as the new one, or train over it."""
+    for name, rc in specs:
+        path = root / name / store.CONFIG
+        if not path.is_file():
+            continue
+        diffs = same_config(RunConfig.from_dict(store.read_json(path, "run config")), rc)
+        if diffs:
+            raise MemscopeError(f"{root / name} holds a run with other settings ({', '.join(diffs[:5])}): "
+                                "choose another --store or remove it")
+
+
 def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) -> None:
     total_steps = sum(phase_plan(by_name[name])[-1].end for job in jobs for name, _ in job)
     bar = tqdm(total=n_runs, initial=n_runs - sum(len(j) for j in jobs), unit="run", desc="sweep",
                disable=not sys.stderr.isatty())
     t0, steps_done, errors = time.perf_counter(), 0, []
-    for job in jobs:
-        for name, _ in job:
-            index.set(name, by_name[name], "running")
+    unfinished = {name for job in jobs for name, _ in job}
+    for name in unfinished:
+        index.set(name, by_name[name], "running")
     try:
         for job, result in _SUBMIT[executor](jobs, root, workers, address):
+            unfinished -= {name for name, _ in job}
             if isinstance(result, BaseException):
                 log.error("sweep: group %s failed: %s", job[0][0], result)
                 errors.append(f"{job[0][0]}: {str(result).splitlines()[0] if str(result) else type(result).__name__}")
@@ -390,6 +506,10 @@ def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) ->
             rate = steps_done / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(steps_per_s=f"{rate:.0f}", left_s=f"{(total_steps - steps_done) / max(rate, 1e-9):.0f}")
             bar.update(len(job))
+    except BaseException:  # the executor itself failed (no Ray cluster) or was interrupted: not running now
+        for name in sorted(unfinished):
+            index.set(name, by_name[name], "pending")
+        raise
     finally:
         bar.close()
     if errors:
@@ -397,8 +517,11 @@ def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) ->
 
 
 def run_grid(path: Path, root: Path, executor: str = "local", workers: int | None = None,
-             address: str | None = None, max_k: int | None = None) -> dict:
+             address: str | None = None, max_k: int | None = None, max_runs: int | None = None) -> dict:
+    """Train the grid file at path into root (see run_many); max_runs: the most runs it may expand to
+    (None: MAX_RUNS)."""
+    check_executor(executor)  # before the grid is expanded, which can take a while
     grid = load_grid(path)
-    specs = expand(grid)
+    specs = expand(grid, MAX_RUNS if max_runs is None else max_runs)
     summaries = run_many(specs, root, executor, workers, address, max_k)
     return {"name": grid.name, "store": str(root), "runs": summaries}

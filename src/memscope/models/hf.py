@@ -1,7 +1,8 @@
 """Hugging Face causal LMs loaded from a local directory, behind memscope's LanguageModel interface.
 
-Local files only (`local_files_only=True`): nothing is downloaded. Needs the `hf` extra
-(`pip install 'memscope[hf]'`, transformers >= 4.40).
+Local files only (`local_files_only=True`): nothing is downloaded. Weights are read from safetensors only
+(`use_safetensors=True`): a `pytorch_model.bin` is a pickle, which can run code when loaded, so a directory
+holding only that is refused. Needs the `hf` extra (`pip install 'memscope[hf]'`, transformers >= 4.40).
 """
 from __future__ import annotations
 
@@ -32,9 +33,12 @@ def load_hf(path: Path, device: str = "auto", batch_size: int = 8) -> LanguageMo
                             "pip install 'memscope[hf]'") from None
     if not sys.stderr.isatty():
         hf_logging.disable_progress_bar()  # as memscope's own bars: quiet off a terminal
+    if Path(path).is_dir() and not any(Path(path).glob("*.safetensors")):  # sharded: model-0000k-of-n.safetensors
+        raise MemscopeError(f"no model.safetensors in {path}: memscope loads safetensors only (never pickle); "
+                            "convert with save_pretrained(safe_serialization=True)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
     except Exception as e:  # transformers raises OSError, ValueError, KeyError... for unusable folders
         raise MemscopeError(f"cannot load the Hugging Face model in {path}: {_one_line(e)}") from None
     bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
