@@ -198,8 +198,7 @@ def cmd_reproduce(args) -> None:
     study = get_study(args.study)
     opts = _study_parser(study.name, list_studies()).parse_args(args.rest)
     given = {k: v for k, v in vars(opts).items() if v is not None and k != "json"}
-    _positive("--workers", given.get("workers"))
-    _positive("--seeds", given.get("seeds"))
+    _positive("--workers", given.get("workers"))  # the studies check --seeds themselves
     for key in given:  # another study's option: one line naming whose it is
         if key not in study.options and key not in COMMON_OPTIONS:
             raise MemscopeError(f"--{key.replace('_', '-')} is not an option of study {study.name!r} "
@@ -247,7 +246,6 @@ def cmd_capacity(args) -> None:  # an alias of `memscope reproduce capacity`
     common = {k: getattr(args, k) for k in ("profile", "seeds", "out", "executor", "workers", "address",
                                             "precision", "device")}
     _positive("--workers", args.workers)
-    _positive("--seeds", args.seeds)
     _reproduce("capacity", {k: v for k, v in common.items() if v is not None}, args.json)
 
 
