@@ -114,6 +114,10 @@ def _read_lines(path: Path, what: str) -> list[tuple[int, str]]:
     return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """json object_pairs_hook: a key given twice is an error, not its last value."""
     row = {}
@@ -122,10 +126,6 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
             raise _DuplicateKey(key)
         row[key] = value
     return row
-
-
-class _DuplicateKey(Exception):
-    pass
 
 
 def _loads(line: str):
