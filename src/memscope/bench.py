@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from .errors import MemscopeError
 from .evaluate import eval_generator, evaluate
 from .models.gpt import GPT
 from .models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
@@ -120,6 +121,10 @@ def time_eval(task: str, preset: str, device: torch.device, repeats: int = 3) ->
 
 def run_bench(device: str = "auto", threads: int = 1, steps: int = 50, compile: bool = True) -> dict:
     """Every figure of docs/BENCHMARKS.md. compile: also time the n14 step under torch.compile."""
+    for name, value, cap in (("threads", threads, 1024), ("steps", steps, 10 ** 6)):
+        if not 0 < value <= cap:
+            raise MemscopeError(f"{name}={value} must be positive" if value <= 0 else f"{name}={value} must be at "
+                                f"most {cap}", param=name)
     dev = resolve_device(device)
     configure_cpu(dev, threads)  # as the trainer
     peak = matmul_peak_flops(dev)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +17,51 @@ from .errors import MemscopeError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
-        raise MemscopeError(f"{self.prog}: {message}")
+    def error(self, message):  # one line, exit 2, no usage dump; main() adds the "memscope: error: "
+        command = self.prog.removeprefix("memscope").strip()  # "train", "reproduce tbtt" or ""
+        raise MemscopeError(f"{command}: {message}" if command else message)
+
+
+def _int(text: str) -> int:
+    """An int flag in ASCII digits (int() also takes other scripts' digits: '١٢' is 12)."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+
+
+def _float(text: str) -> float:
+    """A finite float flag in ASCII (float() takes 'nan', 'inf' and other scripts' digits)."""
+    try:
+        value = float(text) if text.isascii() else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive(flag: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise MemscopeError(f"{flag} {value} must be positive")
+
+
+def _writable_out(flag: str, out: Path) -> None:
+    """Refuse an output directory that cannot be made before any work: an existing file, or a path whose
+    nearest existing ancestor is a file or not writable."""
+    if out.exists() and not out.is_dir():
+        raise MemscopeError(f"{flag} {out} is a file, not a directory")
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise MemscopeError(f"{flag} {out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise MemscopeError(f"{flag} {out}: {parent} is not writable")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -72,6 +117,7 @@ def cmd_train(args) -> None:
     from .train import train
     rc = _run_config(args)
     out = Path(args.out) if args.out else Path("runs") / f"{rc.task}-{rc.preset}-seed{rc.train.seed}"
+    _writable_out("--out", out)
     summary = train(rc, out, resume=args.resume)
     _print(summary, args.json, _summary_text(summary, out))
 
@@ -115,6 +161,8 @@ def cmd_bench(args) -> None:
 
 def cmd_audit(args) -> None:
     from .audit import AuditSettings, audit, format_audit, write_audit
+    if args.out:
+        _writable_out("--out", Path(args.out))
     settings = AuditSettings(prefix_tokens=args.prefix_tokens, suffix_tokens=args.suffix_tokens,
                              canary_candidates=args.canary_candidates, device=args.device,
                              batch_size=args.batch_size, seed=args.seed)
@@ -129,6 +177,9 @@ def cmd_audit(args) -> None:
 def cmd_sweep(args) -> None:
     from .sweep import run_grid
     from .train.summary import brief
+    _positive("--workers", args.workers)
+    _positive("--ensemble", args.ensemble)
+    _positive("--max-runs", args.max_runs)
     r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble,
                  args.max_runs)
     done = sum(1 for s in r["runs"].values() if s)
@@ -149,6 +200,7 @@ def cmd_reproduce(args) -> None:
     study = get_study(args.study)
     opts = _study_parser(study.name, list_studies()).parse_args(args.rest)
     given = {k: v for k, v in vars(opts).items() if v is not None and k != "json"}
+    _positive("--workers", given.get("workers"))  # the studies check --seeds themselves
     for key in given:  # another study's option: one line naming whose it is
         if key not in study.options and key not in COMMON_OPTIONS:
             raise MemscopeError(f"--{key.replace('_', '-')} is not an option of study {study.name!r} "
@@ -161,10 +213,10 @@ def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
     that one given to the wrong study is named as such rather than unknown)."""
     p = _Parser(prog=f"memscope reproduce {name}")
     p.add_argument("--profile", help=f"one of: {', '.join(studies[name].profiles)} (default quick)")
-    p.add_argument("--seeds", type=int, help="seeds per configuration (default: the profile's)")
+    p.add_argument("--seeds", type=_int, help="seeds per configuration (default: the profile's)")
     p.add_argument("--out", type=Path, help="output directory (default runs/STUDY-PROFILE...)")
     p.add_argument("--executor", help="sweep executor: pool, local or ray (default: the study's)")
-    p.add_argument("--workers", type=int, help="worker processes (default 2)")
+    p.add_argument("--workers", type=_int, help="worker processes (default 2)")
     p.add_argument("--address", help="Ray cluster address")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     seen = set()
@@ -195,6 +247,7 @@ def cmd_runs(args) -> None:
 def cmd_capacity(args) -> None:  # an alias of `memscope reproduce capacity`
     common = {k: getattr(args, k) for k in ("profile", "seeds", "out", "executor", "workers", "address",
                                             "precision", "device")}
+    _positive("--workers", args.workers)
     _reproduce("capacity", {k: v for k, v in common.items() if v is not None}, args.json)
 
 
@@ -231,8 +284,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train one model with the paper's protocol")
     run_args(s)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--steps", type=int)
+    s.add_argument("--seed", type=_int)
+    s.add_argument("--steps", type=_int)
     s.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     s.set_defaults(func=cmd_train)
@@ -246,30 +299,30 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="a task's evaluation protocol on a saved run or a Hugging Face model")
     saved_run_args(s)
     s.add_argument("--task", help="task to evaluate on (required for a Hugging Face model; default: the run's)")
-    s.add_argument("--samples", type=int, help="samples per prompt (default: the run's, else 10)")
-    s.add_argument("--seed", type=int, help="seed of the sampling generator (default: the run's, else 1337)")
+    s.add_argument("--samples", type=_int, help="samples per prompt (default: the run's, else 10)")
+    s.add_argument("--seed", type=_int, help="seed of the sampling generator (default: the run's, else 1337)")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="task settings, e.g. withheld=2,3")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("sample", help="sample continuations of a prompt from a saved run")
     saved_run_args(s)
     s.add_argument("--prompt", required=True)
-    s.add_argument("--n", type=int, default=1)
-    s.add_argument("--max-new-tokens", type=int)
-    s.add_argument("--temperature", type=float)
-    s.add_argument("--top-k", type=int)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=_int, default=1)
+    s.add_argument("--max-new-tokens", type=_int)
+    s.add_argument("--temperature", type=_float)
+    s.add_argument("--top-k", type=_int)
+    s.add_argument("--seed", type=_int, default=0)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("sweep", help="train a grid of runs (TOML/JSON), as ensembles, resumably")
     s.add_argument("grid", help="grid file, .toml or .json (see memscope.sweep)")
     s.add_argument("--store", default="runs/sweep", help="directory of the runs and their index")
     s.add_argument("--executor", default="local", help="local (default), pool, or ray")
-    s.add_argument("--workers", type=int, help="processes (pool) or CPUs (local Ray); default 2")
+    s.add_argument("--workers", type=_int, help="processes (pool) or CPUs (local Ray); default 2")
     s.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
-    s.add_argument("--ensemble", type=int, help="most runs per ensemble (default: sized to the device)")
-    s.add_argument("--max-runs", type=int, help="refuse a grid of more runs than this (default 10,000: "
-                                                "memscope.sweep.MAX_RUNS)")
+    s.add_argument("--ensemble", type=_int, help="most runs per ensemble (default: sized to the device)")
+    s.add_argument("--max-runs", type=_int, help="refuse a grid of more runs than this (default 10,000: "
+                                                 "memscope.sweep.MAX_RUNS)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sweep)
 
@@ -290,8 +343,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="speed figures on this machine (docs/BENCHMARKS.md)")
     s.add_argument("--device", default="auto")
-    s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    s.add_argument("--steps", type=int, default=50, help="timed steps per model (mlt: a tenth on CPU)")
+    s.add_argument("--threads", type=_int, default=1, help="torch CPU threads (default 1)")
+    s.add_argument("--steps", type=_int, default=50, help="timed steps per model (mlt: a tenth on CPU)")
     s.add_argument("--no-compile", action="store_true", help="skip the torch.compile'd n14 row")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
@@ -303,24 +356,24 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--nonmembers", required=True, help="held-out samples of the same kind")
     s.add_argument("--canaries", help="JSONL canaries: {\"text\": \"pin 0177\", \"format\": \"pin {dddd}\"}")
     s.add_argument("--out", help="directory for audit.json, samples.jsonl and report.html")
-    s.add_argument("--prefix-tokens", type=int, default=32, help="extraction prefix (default 32)")
-    s.add_argument("--suffix-tokens", type=int, default=32, help="extraction continuation (default 32)")
-    s.add_argument("--canary-candidates", type=int, default=10_000,
+    s.add_argument("--prefix-tokens", type=_int, default=32, help="extraction prefix (default 32)")
+    s.add_argument("--suffix-tokens", type=_int, default=32, help="extraction continuation (default 32)")
+    s.add_argument("--canary-candidates", type=_int, default=10_000,
                    help="rank among all candidates up to this many, else sample this many (default 10000)")
-    s.add_argument("--batch-size", type=int, help="sequences per forward pass (default 256 memscope, 8 HF)")
+    s.add_argument("--batch-size", type=_int, help="sequences per forward pass (default 256 memscope, 8 HF)")
     s.add_argument("--device", default="auto")
-    s.add_argument("--seed", type=int, default=0, help="seed of canary candidate sampling")
+    s.add_argument("--seed", type=_int, default=0, help="seed of canary candidate sampling")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit)
 
     s = sub.add_parser("capacity", help="bits per parameter: capacity sweep on random tokens (Morris et al. 2025)")
     s.add_argument("--profile", default="quick", help="quick (CPU, ~10 min), paper (GPU), tiny (smoke test)")
     s.add_argument("--precision", help="fp32 (default) or bf16 (autocast matmuls)")
-    s.add_argument("--seeds", type=int, help="seeds per (size, N) (default: the profile's)")
+    s.add_argument("--seeds", type=_int, help="seeds per (size, N) (default: the profile's)")
     s.add_argument("--out", help="directory for runs/, results.json and the report "
                                  "(default runs/capacity-PROFILE-PRECISION)")
     s.add_argument("--executor", help="sweep executor: local (default), pool, ray")
-    s.add_argument("--workers", type=int, help="parallel workers of the executor")
+    s.add_argument("--workers", type=_int, help="parallel workers of the executor")
     s.add_argument("--address", help="Ray cluster address")
     s.add_argument("--device", help="device for measuring the trained runs (default auto)")
     s.add_argument("--json", action="store_true")
@@ -329,12 +382,12 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("size", help="information in a dataset and the model size that could memorize it")
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="UTF-8 text file")
-    src.add_argument("--bits", type=float, help="information content in bits, given directly")
+    src.add_argument("--bits", type=_float, help="information content in bits, given directly")
     s.add_argument("--reference", help="memscope run whose likelihood bounds the text's information")
     s.add_argument("--capacity", help="capacity results.json for bits per parameter "
                                       "(default: runs/capacity-{paper,quick}-fp32/results.json, else 3.6)")
-    s.add_argument("--params", type=int, help="also judge a model of this many parameters")
-    s.add_argument("--tokens", type=int, help="training tokens, with --bits (a text counts its characters)")
+    s.add_argument("--params", type=_int, help="also judge a model of this many parameters")
+    s.add_argument("--tokens", type=_int, help="training tokens, with --bits (a text counts its characters)")
     s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_size)

@@ -6,6 +6,8 @@ command line (`key=value`) are parsed by the field's annotation, never evaluated
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -18,6 +20,28 @@ def _positive(obj, *names: str) -> None:
         value = getattr(obj, name)
         if value <= 0:
             raise ConfigError(f"{name}={value} must be positive")
+
+
+def _at_most(obj, **caps: int) -> None:
+    """Bounds on sizes and counts: large enough for real use, small enough that a typo does not try to
+    allocate terabytes (or overflow a 64-bit torch seed)."""
+    for name, cap in caps.items():
+        value = getattr(obj, name)
+        if value is not None and value > cap:
+            raise ConfigError(f"{name}={value} must be at most {cap}")
+
+
+MAX_SEED = 2 ** 63 - 1
+"""Seeds go to torch generators, which take 64 bits; derived seeds add offsets to them."""
+MAX_STEPS = 10 ** 9
+MAX_SAMPLES = 10_000
+"""Samples per prompt (eval_samples, eval --samples, sample --n)."""
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def check_device_name(name: str, allowed: str = r"auto|cpu|mps|cuda(:[0-9]+)?") -> None:
+    if not isinstance(name, str) or not re.fullmatch(allowed, name, re.ASCII):
+        raise ConfigError(f"device={name!r} must be {DEVICE_NAMES}", param="device")
 
 
 POS_ENCODINGS = ("learned", "none")
@@ -51,6 +75,8 @@ class ModelConfig:
     def __post_init__(self):
         check_types(self)
         _positive(self, "n_layer", "n_head", "n_embd", "mlp_expansion", "vocab_size", "block_size")
+        _at_most(self, n_layer=1024, n_head=1024, n_embd=65536, mlp_expansion=64, vocab_size=2 ** 20,
+                 block_size=2 ** 20)
         if self.pos_encoding not in POS_ENCODINGS:
             raise ConfigError(f"pos_encoding={self.pos_encoding!r} must be one of {', '.join(POS_ENCODINGS)}")
         if self.n_embd % self.n_head:
@@ -128,6 +154,9 @@ class TrainConfig:
             raise ConfigError(f"window={self.window} must be positive")
         _positive(self, "steps", "batch_size", "learning_rate", "eval_interval", "eval_samples",
                   "temperature", "top_k", "threads")
+        _at_most(self, steps=MAX_STEPS, epochs=MAX_STEPS, warmup_steps=MAX_STEPS, lr_decay_steps=MAX_STEPS,
+                 eval_interval=MAX_STEPS, batch_size=2 ** 20, eval_samples=MAX_SAMPLES, top_k=2 ** 20,
+                 threads=1024, window=2 ** 20, stop_patience=MAX_STEPS, seed=MAX_SEED)
         for name in ("min_lr", "warmup_steps", "lr_decay_steps", "weight_decay", "grad_clip", "seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must not be negative")
@@ -142,7 +171,7 @@ class TrainConfig:
             raise ConfigError(f"precision={self.precision!r} must be fp32 or bf16")
         if self.stop_patience < 0 or self.stop_rel_tol < 0:
             raise ConfigError("stop_patience and stop_rel_tol must not be negative")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", self.device, re.ASCII):
             raise ConfigError(f"device={self.device!r} must be auto, cpu, cuda or cuda:N")
 
 
@@ -191,6 +220,8 @@ def parse_value(annotation, raw, name: str):
             return None
         (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
         return parse_value(inner, raw, name)
+    if annotation in (int, float) and isinstance(raw, str) and not raw.isascii():
+        raise ConfigError(f"{name}={raw!r} is not a valid {annotation.__name__}")  # int() takes any script's digits
     try:
         if annotation is bool:
             if isinstance(raw, bool):
@@ -206,7 +237,10 @@ def parse_value(annotation, raw, name: str):
         if annotation is float:
             if isinstance(raw, bool):
                 raise ValueError
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ConfigError(f"{name}={raw!r} is not a finite number")
+            return value
         if annotation is str:
             if not isinstance(raw, str):
                 raise ValueError
@@ -222,7 +256,7 @@ def parse_value(annotation, raw, name: str):
             if len(raw) != len(args):
                 raise ValueError
             return tuple(parse_value(a, item, name) for a, item in zip(args, raw))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond any float
         pass
     else:
         raise ConfigError(f"{name}: unsupported field type {annotation}")

@@ -40,7 +40,7 @@ SCORERS = {"integer": score_integer, "line": score_line, "exact": score_exact}
 def eval_generator(seed: int, step: int) -> torch.Generator:
     """The sampling RNG of the evaluation at `step`: depends on nothing but (seed, step), so a resumed
     run and `memscope eval` draw the same samples as the original run."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) % 2 ** 64)  # torch seeds are 64-bit
 
 
 def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: int | None,

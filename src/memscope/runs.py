@@ -2,11 +2,12 @@
 configuration. Loading itself lives in models/load.py (`load_model` is re-exported here for callers)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
+from .config import MAX_SAMPLES, MAX_SEED, TrainConfig, check_device_name
 from .errors import MemscopeError
 from .evaluate import eval_generator, evaluate, evaluate_tasks
 from .models.generate import sample_tokens
@@ -35,8 +36,9 @@ def eval_model(path: Path, task: str | None = None, overrides: dict[str, str] | 
     generator of step 0 (it has no training steps). overrides: the task's settings as text, e.g.
     {"withheld": "2,3"}; they apply to the given task, else to the run's own.
     """
-    if n_samples is not None and n_samples <= 0:
-        raise MemscopeError(f"n_samples={n_samples} must be positive", param="n_samples")
+    _check_count("n_samples", n_samples, MAX_SAMPLES)
+    _check_seed(seed)
+    check_device_name(device)
     overrides = {k.removeprefix("task."): v for k, v in (overrides or {}).items()}
     path = Path(path)
     if is_hugging_face(path):
@@ -73,12 +75,13 @@ def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | Non
                which: str = "final", device: str = "auto") -> list[str]:
     """n continuations of prompt (each returned with its prompt). Defaults: the evaluation protocol's
     temperature and top_k, and the longest answer length among the task's suites."""
-    if n <= 0:
-        raise MemscopeError(f"n={n} must be positive", param="n")
-    if max_new_tokens is not None and max_new_tokens <= 0:
-        raise MemscopeError(f"max_new_tokens={max_new_tokens} must be positive", param="max_new_tokens")
-    if temperature is not None and temperature <= 0:
-        raise MemscopeError(f"temperature={temperature} must be positive", param="temperature")
+    _check_count("n", n, MAX_SAMPLES)
+    _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
+    _check_count("top_k", top_k, 2 ** 20)
+    if temperature is not None and not (temperature > 0 and math.isfinite(temperature)):
+        raise MemscopeError(f"temperature={temperature} must be a positive finite number", param="temperature")
+    _check_seed(seed)
+    check_device_name(device)
     if not prompt:
         raise MemscopeError("prompt is empty", param="prompt")
     rc, task, model, _ = load_model(run_dir, which, device)
@@ -88,6 +91,24 @@ def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | Non
     rows = sample_tokens(model, [ids], n, max_new, temperature or rc.train.temperature,
                          top_k if top_k is not None else rc.train.top_k, torch.Generator().manual_seed(seed))
     return [prompt + vocab.decode(row) for row in rows[0]]
+
+
+MAX_NEW_TOKENS = 100_000
+
+
+def _check_count(name: str, value: int | None, cap: int) -> None:
+    """None (the default) or 1..cap."""
+    if value is not None and value <= 0:
+        raise MemscopeError(f"{name}={value} must be positive", param=name)
+    if value is not None and value > cap:
+        raise MemscopeError(f"{name}={value} must be at most {cap}", param=name)
+
+
+def _check_seed(seed: int | None) -> None:
+    if seed is not None and seed < 0:
+        raise MemscopeError(f"seed={seed} must not be negative", param="seed")
+    if seed is not None and seed > MAX_SEED:
+        raise MemscopeError(f"seed={seed} must be at most {MAX_SEED} (torch seeds are 64-bit)", param="seed")
 
 
 def describe(rc: RunConfig) -> dict:

@@ -3,15 +3,24 @@ from __future__ import annotations
 
 import torch
 
+from .config import check_device_name
 from .errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
+    """auto, cpu, cuda, cuda:N or mps; ConfigError (param `device`) for any other name or a missing device."""
+    check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} asked for, but this torch has no CUDA device")
-    return torch.device(name)
+        raise ConfigError(f"device={name!r} asked for, but this torch has no CUDA device", param="device")
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                          param="device")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name!r} asked for, but this torch has no MPS device", param="device")
+    return device
 
 
 def configure_cpu(device: torch.device, threads: int) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import store
+from ..config import MAX_SEED, check_device_name
 from ..errors import MemscopeError
 from ..models.lm import LanguageModel
 from ..models.load import load_lm
@@ -52,6 +53,9 @@ class AuditSettings:
                 raise MemscopeError(f"{name}={getattr(self, name)} must be positive", param=name)
         if self.batch_size is not None and self.batch_size <= 0:
             raise MemscopeError(f"batch_size={self.batch_size} must be positive", param="batch_size")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise MemscopeError(f"seed={self.seed} must lie in 0..{MAX_SEED}", param="seed")
+        check_device_name(self.device)
 
 
 @dataclass
@@ -86,6 +90,8 @@ def read_canaries(path: Path) -> list[dict]:
         row = _json_line(line, n, path, "canaries")
         if not isinstance(row.get("format"), str):
             raise MemscopeError(f"canaries file {path} line {n}: no \"format\" field")
+        if "alphabet" in row and not isinstance(row["alphabet"], str):
+            raise MemscopeError(f"canaries file {path} line {n}: \"alphabet\" must be a string")
         canary = {k: row[k] for k in ("text", "format", "alphabet") if k in row}
         try:
             exposure.check_canary(canary)
@@ -108,17 +114,41 @@ def _read_lines(path: Path, what: str) -> list[tuple[int, str]]:
     return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json object_pairs_hook: a key given twice is an error, not its last value."""
+    row = {}
+    for key, value in pairs:
+        if key in row:
+            raise _DuplicateKey(key)
+        row[key] = value
+    return row
+
+
+def _loads(line: str):
+    """json.loads of one line. ValueError covers bad JSON and integers past Python's 4,300-digit limit;
+    RecursionError, nesting too deep to decode."""
+    return json.loads(line, object_pairs_hook=_unique_keys)
+
+
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
-    except json.JSONDecodeError:
+        return isinstance(_loads(line), dict)
+    except _DuplicateKey:
+        return True  # an object: _json_line names the key
+    except (ValueError, RecursionError):
         return False
 
 
 def _json_line(line: str, n: int, path: Path, what: str) -> dict:
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError:
+        row = _loads(line)
+    except _DuplicateKey as e:
+        raise MemscopeError(f"{what} file {path} line {n}: duplicate key {e.args[0]!r}") from None
+    except (ValueError, RecursionError):
         raise MemscopeError(f"{what} file {path} line {n}: not a JSON object") from None
     if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"]:
         raise MemscopeError(f"{what} file {path} line {n}: no non-empty \"text\" field")

@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 
 from .. import store
+from ..config import check_device_name
 from ..errors import MemscopeError
 
 MORRIS_BITS_PER_PARAM = 3.6
@@ -80,14 +81,20 @@ def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
     given, else the first default location that exists; else Morris et al.'s 3.6."""
     paths = [Path(capacity)] if capacity is not None else [p for p in DEFAULT_CAPACITY_RESULTS if p.is_file()]
     for path in paths:
-        results = store.read_json(path, "capacity results")
+        try:
+            results = store.read_json(path, "capacity results")
+        except (RecursionError, ValueError):  # nesting too deep; an integer past 4,300 digits
+            raise MemscopeError(f"corrupt capacity results: {path}") from None
         try:
             bpp = float(results["bits_per_param"]["total"]["bits_per_param"])
-        except (KeyError, TypeError, ValueError):
-            raise MemscopeError(f"corrupt capacity results: {path} (no bits_per_param.total)") from None
-        if not bpp > 0:
-            raise MemscopeError(f"capacity results {path} give bits_per_param={bpp}; need a positive value")
-        prof = results.get("profile", {}).get("name", "?")
+            profile = results.get("profile", {})
+            if not isinstance(profile, dict):
+                raise TypeError
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise MemscopeError(f"corrupt capacity results: {path} (no number at bits_per_param.total, or a profile that is not an object)") from None
+        if not (bpp > 0 and math.isfinite(bpp)):
+            raise MemscopeError(f"capacity results {path} give bits_per_param={bpp}; need a positive finite value")
+        prof = profile.get("name", "?")
         return bpp, f"memscope capacity sweep ({prof}, {results.get('precision', '?')}): {path}"
     return MORRIS_BITS_PER_PARAM, "Morris et al. 2025 (no memscope capacity results found)"
 
@@ -112,6 +119,7 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
                  device: str = "auto") -> dict:
     """The sizing report as a dict: bounds, the memorize-all parameter count, and the membership regime
     (at the memorize-all size, and at `params` when given). Tokens are characters for a text."""
+    check_device_name(device)
     if (text is None) == (bits is None):
         raise MemscopeError("give exactly one of --text or --bits")
     if bits is not None and not (bits > 0 and math.isfinite(bits)):

@@ -42,9 +42,10 @@ def load_model(run_dir: Path, which: str = "final", device: str = "auto") -> tup
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     model = GPT(rc.model)
     store.load_model_tensors(model, tensors, path)
-    if not isinstance(meta.get("step"), int):
+    step = meta.get("step") if isinstance(meta, dict) else None
+    if type(step) is not int or step < 0:  # type(): True is an int too
         raise MemscopeError(f"corrupt weights file: {path} (no step in its metadata)")
-    return rc, task, model.to(resolve_device(device)).eval(), meta["step"]
+    return rc, task, model.to(resolve_device(device)).eval(), step
 
 
 def model_kind(path: Path) -> str:

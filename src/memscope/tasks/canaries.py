@@ -18,10 +18,13 @@ from ..config import check_types
 from ..errors import ConfigError
 from ..vocab import Vocab
 from .base import Prompt, Suite, Task, register_task
-from .random_tokens import ALPHABET, BOS, RandomTokens
+from .random_tokens import ALPHABET, BOS, MAX_SYMBOLS, RandomTokens
 
 SECRET_STREAM = 0x9E3779B9
 """Offset of the seed of the secrets and the shuffle, so they are not the filler's stream."""
+MAX_SECRET_DIGITS = 64
+MAX_CANARIES = 10_000
+"""Canaries inserted and held out together (each held-out one is drawn until it differs from the rest)."""
 
 
 @register_task("canaries")
@@ -53,10 +56,17 @@ class Canaries(Task):
         self._filler  # validates n_sequences, length, vocab_size
         if self.secret_digits <= 0:
             raise ConfigError(f"secret_digits={self.secret_digits} must be positive")
+        if self.secret_digits > MAX_SECRET_DIGITS:
+            raise ConfigError(f"secret_digits={self.secret_digits} must be at most {MAX_SECRET_DIGITS}")
         if not self.repeats or any(r <= 0 for r in self.repeats):
             raise ConfigError(f"repeats={','.join(map(str, self.repeats))} needs one or more positive counts")
         if self.held_out < 0:
             raise ConfigError(f"held_out={self.held_out} must not be negative")
+        if self.held_out > MAX_CANARIES or len(self.repeats) > MAX_CANARIES:
+            raise ConfigError(f"held_out={self.held_out} must be at most {MAX_CANARIES}, as must the number of repeats")
+        if sum(self.repeats) > MAX_SYMBOLS // (len(self.prefix) + self.secret_digits + 1):
+            raise ConfigError(f"repeats={','.join(map(str, self.repeats))}: the canary lines must be at most "
+                              f"{MAX_SYMBOLS:,} symbols")
         if len(self.repeats) + self.held_out > 10 ** self.secret_digits // 2:
             raise ConfigError(f"{len(self.repeats) + self.held_out} canaries need more than "
                               f"secret_digits={self.secret_digits}")

@@ -16,13 +16,16 @@ from functools import cached_property
 
 import torch
 
-from ..config import check_types
+from ..config import MAX_SEED, check_types
 from ..errors import ConfigError
 from ..vocab import BOS, Vocab
 from .base import Prompt, Suite, Task, register_task
 
 # Symbols in id order after the newline; at most len(ALPHABET) of them.
 ALPHABET = string.digits + string.ascii_lowercase + string.ascii_uppercase + "!#$%&()*+,-./:;<=>?@[]^_{|}~"
+# Bounds that keep a typo from drawing terabytes: the symbols of the whole draw, and each size within them.
+MAX_SYMBOLS = 10 ** 8
+MAX_LENGTH = 2 ** 20
 
 
 @register_task("random-tokens")
@@ -48,6 +51,14 @@ class RandomTokens(Task):
         for name in ("n_sequences", "length", "vocab_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be positive")
+        for name, cap in (("n_sequences", MAX_SYMBOLS), ("length", MAX_LENGTH), ("seed", MAX_SEED)):
+            if getattr(self, name) > cap:
+                raise ConfigError(f"{name}={getattr(self, name)} must be at most {cap}")
+        if self.n_sequences * self.length > MAX_SYMBOLS:
+            raise ConfigError(f"n_sequences * length = {self.n_sequences * self.length:,} symbols must be at most "
+                              f"{MAX_SYMBOLS:,}")
+        if self.seed < 0:
+            raise ConfigError(f"seed={self.seed} must not be negative")
         if self.vocab_size > len(ALPHABET):
             raise ConfigError(f"vocab_size={self.vocab_size} exceeds the {len(ALPHABET)}-symbol alphabet")
         if self.recall_prompts < 0:
