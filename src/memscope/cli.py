@@ -45,9 +45,10 @@ def _float(text: str) -> float:
     return value
 
 
-def _positive(flag: str, value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise MemscopeError(f"{flag} {value} must be positive")
+def _positive(flag: str, value: int | None, most: int = 4096) -> None:
+    """A count given on the command line: positive and at most `most` (worker processes, ensemble rows)."""
+    if value is not None and not 0 < value <= most:
+        raise MemscopeError(f"{flag} {value} must lie in 1..{most}")
 
 
 def _writable_out(flag: str, out: Path) -> None:
@@ -179,7 +180,8 @@ def cmd_sweep(args) -> None:
     from .train.summary import brief
     _positive("--workers", args.workers)
     _positive("--ensemble", args.ensemble)
-    _positive("--max-runs", args.max_runs)
+    _positive("--max-runs", args.max_runs, most=10 ** 7)
+    _writable_out("--store", Path(args.store))
     r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble,
                  args.max_runs)
     done = sum(1 for s in r["runs"].values() if s)
@@ -200,7 +202,6 @@ def cmd_reproduce(args) -> None:
     study = get_study(args.study)
     opts = _study_parser(study.name, list_studies()).parse_args(args.rest)
     given = {k: v for k, v in vars(opts).items() if v is not None and k != "json"}
-    _positive("--workers", given.get("workers"))  # the studies check --seeds themselves
     for key in given:  # another study's option: one line naming whose it is
         if key not in study.options and key not in COMMON_OPTIONS:
             raise MemscopeError(f"--{key.replace('_', '-')} is not an option of study {study.name!r} "
@@ -229,8 +230,20 @@ def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
 
 
 def _reproduce(name: str, options: dict, as_json: bool) -> None:
-    """Run a study and print its result: shared by `reproduce STUDY` and its aliases (`capacity`)."""
+    """Run a study and print its result: shared by `reproduce STUDY` and its aliases (`capacity`). Every
+    common option is checked here, before the study plans, prints or writes anything."""
+    from .config import check_device_name
     from .studies import reproduce, get_study
+    from .sweep import check_executor
+    _positive("--workers", options.get("workers"))
+    if options.get("seeds") is not None and options["seeds"] > 1000:
+        raise MemscopeError(f"--seeds {options['seeds']} must be at most 1000")
+    if options.get("executor") is not None:
+        check_executor(options["executor"])
+    if options.get("device") is not None:
+        check_device_name(options["device"])
+    if options.get("out") is not None:
+        _writable_out("--out", Path(options["out"]))
     r = reproduce(name, **options)
     _print(r, as_json, get_study(name).text(r))
 
@@ -247,7 +260,6 @@ def cmd_runs(args) -> None:
 def cmd_capacity(args) -> None:  # an alias of `memscope reproduce capacity`
     common = {k: getattr(args, k) for k in ("profile", "seeds", "out", "executor", "workers", "address",
                                             "precision", "device")}
-    _positive("--workers", args.workers)
     _reproduce("capacity", {k: v for k, v in common.items() if v is not None}, args.json)
 
 

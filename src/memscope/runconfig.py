@@ -18,6 +18,9 @@ from pathlib import Path
 from . import store
 from .config import (ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict)
 from .errors import ConfigError, MemscopeError
+
+MAX_STEPS = 10 ** 9
+"""The most optimizer steps a run or a phase may ask for (TrainConfig caps `steps` the same)."""
 from .tasks import Task, get_task_class, make_task
 from .vocab import Vocab
 
@@ -62,8 +65,9 @@ class PhaseConfig:
             raise ConfigError(f"phase {self.name!r}: shares {shares} leave nothing for the main task")
         if (self.steps is None) == (self.epochs is None):
             raise ConfigError(f"phase {self.name!r} needs exactly one of steps or epochs")
-        if (self.steps or self.epochs) <= 0:
-            raise ConfigError(f"phase {self.name!r}: its length must be positive")
+        key, value = ("steps", self.steps) if self.steps is not None else ("epochs", self.epochs)
+        if not 0 < value <= MAX_STEPS:
+            raise ConfigError(f"phase {self.name!r}: {key}={value} must lie in 1..{MAX_STEPS:,}")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "steps": self.steps, "epochs": self.epochs, "restart": self.restart,
@@ -90,6 +94,10 @@ class PhaseConfig:
                 raise ConfigError(f"{where}.tasks[{i}].share must be a number")
             task = make_task(t["task"], params)  # validates the parameters, in their field types
             specs.append(TaskSpec(task.name, task.params(), None if share is None else float(share)))
+        for key, kind in (("steps", int), ("epochs", int), ("restart", bool)):  # a typed file: typed values
+            value = d.get(key)
+            if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                raise ConfigError(f"{where}.{key} = {value!r} must be {'true or false' if kind is bool else 'an integer'}")
         fields = from_dict(_PhaseLength, {k: d[k] for k in ("steps", "epochs", "restart") if k in d}, where)
         return cls(tuple(specs), str(d.get("name", "")), fields.steps, fields.epochs, fields.restart)
 
@@ -202,6 +210,8 @@ def build_run_config(task: str | None, preset: str, overrides: dict[str, str] | 
             if len(found) > 1:
                 raise ConfigError(f"setting {key!r} is ambiguous; write {' or '.join(f'{g}.{key}' for g in found)}")
             group = found[0]
+        if name in groups[group]:
+            raise ConfigError(f"setting {group}.{name} is given twice ({groups[group][name]!r} and {value!r})")
         groups[group][name] = value
     if phase_cfgs:
         main = phase_cfgs[0].tasks[0]

@@ -135,10 +135,13 @@ def parse_grid(d: dict) -> Grid:
     if unknown:
         raise ConfigError(f"grid file: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_GRID_KEYS))}")
     seeds = d.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and 0 < seeds <= MAX_RUNS:
         seeds = list(range(seeds))
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError("grid file: 'seeds' must be a positive count or a list of non-negative integers")
+    elif isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > MAX_RUNS:
+        raise ConfigError(f"grid file: seeds = {seeds} asks for more runs than the limit of {MAX_RUNS:,}")
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2 ** 63 for s in seeds):
+        raise ConfigError("grid file: 'seeds' must be a positive count or a list of integers in [0, 2^63)")
     settings, grid = d.get("settings", {}), d.get("grid", {})
     if not isinstance(settings, dict) or not isinstance(grid, dict):
         raise ConfigError("grid file: 'settings' and 'grid' must be tables of key = value")
@@ -177,10 +180,12 @@ def load_grid(path: Path, what: str = "grid file") -> Grid:
         if path.suffix == ".toml":
             d = tomllib.loads(path.read_text())
         elif path.suffix == ".json":
-            d = json.loads(path.read_text())
+            d = store.loads(path.read_text())
         else:
             raise MemscopeError(f"grid file {path} must end in .toml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+    except RecursionError:
+        raise MemscopeError(f"corrupt {what} {path}: nested too deeply") from None
+    except (tomllib.TOMLDecodeError, ValueError, UnicodeDecodeError) as e:  # JSON errors are ValueErrors
         raise MemscopeError(f"corrupt grid file {path}: {str(e).splitlines()[0]}") from None
     if not isinstance(d, dict):
         raise MemscopeError(f"grid file {path} must hold a table / object")
@@ -236,17 +241,29 @@ def config_hash(rc: RunConfig) -> str:
 
 
 # ----------------------------------------------------------------------------- the index
+_COLUMNS = ("name", "config_hash", "task", "model", "seed", "status", "summary", "updated")
+
+
 class Index:
     """STORE/index.sqlite: one row per run (name, config hash, status, summary); written by the driver only."""
 
     def __init__(self, root: Path):
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / INDEX
+        if self.path.exists() and not self.path.is_file():
+            raise MemscopeError(f"corrupt run index: {self.path} is not a file")
+        existed = self.path.is_file()
         self.db = sqlite3.connect(self.path)
         with self._reading():
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if existed and "runs" not in tables:
+                raise sqlite3.DatabaseError(f"it holds tables {sorted(tables)}, not memscope's runs")
             self.db.execute("CREATE TABLE IF NOT EXISTS runs (name TEXT PRIMARY KEY, config_hash TEXT, task TEXT, "
                             "model TEXT, seed INTEGER, status TEXT, summary TEXT, updated REAL)")
             self.db.commit()
+            columns = [row[1] for row in self.db.execute("PRAGMA table_info(runs)")]
+            if columns != list(_COLUMNS):
+                raise sqlite3.DatabaseError(f"its runs table has columns {columns}, not memscope's")
 
     @contextlib.contextmanager
     def _reading(self):

@@ -48,9 +48,9 @@ class AuditSettings:
     """Seed of the candidate sampling for canaries with too many candidates to enumerate."""
 
     def __post_init__(self):
-        for name in ("prefix_tokens", "suffix_tokens", "canary_candidates"):
-            if getattr(self, name) <= 0:
-                raise MemscopeError(f"{name}={getattr(self, name)} must be positive", param=name)
+        for name, most in (("prefix_tokens", 2 ** 20), ("suffix_tokens", 2 ** 20), ("canary_candidates", 10 ** 7)):
+            if not 0 < getattr(self, name) <= most:
+                raise MemscopeError(f"{name}={getattr(self, name)} must lie in 1..{most:,}", param=name)
         if self.batch_size is not None and self.batch_size <= 0:
             raise MemscopeError(f"batch_size={self.batch_size} must be positive", param="batch_size")
         if not 0 <= self.seed <= MAX_SEED:

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..runconfig import RunConfig
+from ..runconfig import MAX_STEPS, RunConfig
 from ..tasks import Task
 from .samplers import check_lines, epoch_plan, resolve_sampler
 
@@ -46,6 +46,8 @@ def phase_plan(rc: RunConfig) -> list[PhasePlan]:
             steps = phase.steps
         plans.append(PhasePlan(i, phase.name or f"phase{i + 1}", start, steps, sampler, phase.restart, rows, spe))
         start += steps
+        if start > MAX_STEPS:
+            raise ConfigError(f"the phases ask for {start:,} steps, more than the limit of {MAX_STEPS:,}")
     return plans
 
 

@@ -124,9 +124,9 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
         raise MemscopeError("give exactly one of --text or --bits")
     if bits is not None and not (bits > 0 and math.isfinite(bits)):
         raise MemscopeError(f"bits={bits} must be a positive number", param="bits")
-    for name, value in (("--params", params), ("--tokens", tokens)):
-        if value is not None and value <= 0:
-            raise MemscopeError(f"{name} {value} must be positive")
+    for name, value in (("params", params), ("tokens", tokens)):
+        if value is not None and not 0 < value <= 10 ** 15:
+            raise MemscopeError(f"{name}={value} must lie in 1..10^15", param=name)
     bounds: dict[str, float] = {}
     out: dict = {}
     if text is not None:

@@ -93,13 +93,15 @@ def _check_dir(rc: RunConfig, out_dir: Path, resume: bool) -> None:
 
 
 def _prepare_dir(rc: RunConfig, out_dir: Path) -> dict | None:
-    """Under the run's lock: the summary of a run that is already complete, else the run's config.json
-    (re)written and the temporary files of a write that a kill interrupted removed."""
+    """Under the run's lock: the summary of a run that is already complete; else the temporary files of a
+    write that a kill interrupted are removed and a new run's config.json is written (a resumed run keeps
+    its own: _check_dir found it equal but for runtime settings)."""
     if (out_dir / store.SUMMARY).is_file():
         return store.read_json(out_dir / store.SUMMARY, "summary")
     for tmp in out_dir.glob(".*.tmp"):
         tmp.unlink()
-    store.write_json(out_dir / store.CONFIG, rc.to_dict())
+    if not (out_dir / store.CONFIG).is_file():
+        store.write_json(out_dir / store.CONFIG, rc.to_dict())
     return None
 
 
