@@ -132,9 +132,10 @@ def _summary_text(s: dict, out: Path) -> str:
     for key, total in s.items():
         if key.endswith("withheld_total") and total:
             p = key[: -len("withheld_total")]
-            lines.append(f"  {p}withheld       {s[p + 'withheld_correct']}/{total}  (first {total}/{total} at "
-                         f"step {s[p + 'first_withheld_step']}, every evaluation from "
-                         f"{s[p + 'withheld_perfect_from']})")
+            first, stable = s[p + "first_withheld_step"], s[p + "withheld_perfect_from"]
+            lines.append(f"  {p}withheld       {s[p + 'withheld_correct']}/{total}  (" + (
+                f"{total}/{total} first at step {first}, at every evaluation from "
+                f"{'none' if stable is None else stable})" if first is not None else f"never {total}/{total})"))
     return "\n".join(lines)
 
 

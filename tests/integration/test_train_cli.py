@@ -182,3 +182,9 @@ def test_library_errors_name_arguments_and_the_cli_names_flags(tiny_run, cli):
     assert code == 2 and err.strip() == "memscope: error: --n 0 must be positive"
     code, out, err = cli("eval", tiny_run, "--samples", "0")
     assert code == 2 and err.strip() == "memscope: error: --samples 0 must be positive"
+
+
+def test_the_summary_text_takes_the_withheld_total_from_the_task(tmp_path, cli):
+    """Two samples per prompt on the four withheld prompts: out of 8, never `40/40` (issue 17)."""
+    code, out, _ = cli("-q", "train", *TINY, "--steps", "20", "--out", tmp_path / "run")
+    assert code == 0 and "withheld       0/8  (never 8/8)" in out and "40/40" not in out
