@@ -70,9 +70,15 @@ def _line_mask(task: Task, lines: list[str]) -> list[bool] | None:
     return [ok for line, m in zip(lines, masks) for ok in (m if m is not None else [True] * len(line))]
 
 
+def _reads_text(task: Task, sampler: str) -> bool:
+    """Whether the sampler reads the task's own text (windows anywhere, or at the task's own line starts),
+    rather than one line per row laid out by make_source."""
+    return sampler == "windows" or (sampler == "aligned" and task.window_starts() is not None)
+
+
 def check_lines(task: Task, sampler: str, window: int) -> None:
     """A sampler with one line per row needs lines that end in a newline and fit the training window."""
-    if sampler == "windows" or (sampler == "aligned" and task.window_starts() is not None):
+    if _reads_text(task, sampler):
         return
     lines = task.lines()
     bad = [line for line in lines if not line.endswith(BOS)]
@@ -87,7 +93,7 @@ def check_lines(task: Task, sampler: str, window: int) -> None:
 def make_source(task: Task, sampler: str, window: int, vocab) -> Source:
     """Task text laid out for the sampler, encoded with the run's vocabulary."""
     lines = task.lines()
-    if sampler == "windows" or (sampler == "aligned" and task.window_starts() is not None):
+    if _reads_text(task, sampler):
         text = task.text
         body = "".join(lines)
         prefix = text[: len(text) - len(body)]
@@ -158,8 +164,9 @@ class PhaseBatches:
                         for s in srcs] for srcs in sources]
         self.ends = [[None if s.ends is None else torch.tensor(s.ends, dtype=torch.long, device=device)
                       for s in srcs] for srcs in sources]
-        self.counts = [[torch.zeros(s.n_lines, dtype=torch.long) for s in srcs] for srcs in sources]
-        """Exposure counts per member and task (aligned and epochs samplers)."""
+        self.counts = [[torch.zeros(s.n_lines, dtype=torch.long, device=device) for s in srcs] for srcs in sources]
+        """Exposure counts per member and task (aligned and epochs samplers), on the device: the single-task
+        aligned draw, every step, counts without a copy to the host."""
         self.offsets_t = torch.arange(window, device=device)
         self.rows = torch.arange(K, device=device)[:, None, None]
         self._epoch: tuple[int, list[torch.Tensor]] | None = None
@@ -177,7 +184,7 @@ class PhaseBatches:
             high = self.lengths[k][0] - self.window if starts is None else len(starts)
             ix = torch.randint(high, (self.batch_size,), generator=g, device=self.data.device)
             if starts is not None:
-                self.counts[k][0] += torch.bincount(ix.cpu(), minlength=len(starts))
+                self.counts[k][0] += torch.bincount(ix, minlength=len(starts))
                 return starts[ix]
             return ix
         # drawn on the generator's device (CPU or CUDA), then read on the CPU
@@ -192,7 +199,7 @@ class PhaseBatches:
             if starts is None:
                 out[rows] = self.offsets[k][c] + pick
             else:
-                self.counts[k][c] += torch.bincount(pick, minlength=n)
+                self.counts[k][c] += torch.bincount(pick, minlength=n).to(self.device)
                 out[rows] = self.offsets[k][c] + starts.cpu()[pick]
         return out.to(self.data.device)
 
@@ -229,7 +236,7 @@ class PhaseBatches:
             for c in range(self.n_tasks):
                 rows = (t == c).nonzero().flatten()
                 if len(rows):
-                    self.counts[k][c] += torch.bincount(ln[rows], minlength=len(self.starts[k][c]))
+                    self.counts[k][c] += torch.bincount(ln[rows], minlength=len(self.starts[k][c])).to(self.device)
                     s[rows] = self.offsets[k][c] + self.starts[k][c].cpu()[ln[rows]]
                     e[rows] = self.offsets[k][c] + self.ends[k][c].cpu()[ln[rows]]
             starts.append(s)
@@ -260,5 +267,5 @@ class PhaseBatches:
         for c in range(self.n_tasks):
             saved = tensors.get(f"exposure.{self.phase}.{c}")
             if saved is not None and saved.shape == self.counts[k][c].shape:
-                self.counts[k][c] = saved.clone()
+                self.counts[k][c] = saved.to(self.device, copy=True)
 

@@ -246,17 +246,20 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
     model.train()
     forward = torch.compile(model) if cfg.compile else model
     bar = tqdm(total=total, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
+    phase: PhasePlan | None = None
+    origin = 0  # the step at which the learning-rate schedule last (re)started
     for step in range(start, total):
         if all(m.done for m in members):
             break
-        phase = next(p for p in plan if p.start <= step < p.end)
-        if batches is None or batches.phase != phase.index:
+        if phase is None or step >= phase.end:  # the first step, or a new phase
+            phase = next(p for p in plan if p.start <= step < p.end)
+            origin = _schedule_origin(plan, step)
             if phase.restart and step == phase.start:  # fresh AdamW moments (the schedule restarts too)
                 optimizer = make_ensemble_optimizer(model, cfg)
             batches = make_batches(rcs, device, phase, generators)
             for k, m in enumerate(members):
                 batches.load_counts(k, m.exposure)
-        lr = lr_at(step - _schedule_origin(plan, step), cfg)
+        lr = lr_at(step - origin, cfg)
         x, y = batches.next(step - phase.start)
         loss_sum += ensemble_step(model, forward, optimizer, x, y, cfg, lr, batches.masked)
         for k, saved in frozen.items():
