@@ -45,7 +45,7 @@ def _one_line_error(code, out, err, needle):
 # ------------------------------------------------------------------------------- metrics, known answers
 def test_auc_of_separated_and_identical_scores():
     roc = membership.roc_curve([3, 4, 5], [0, 1, 2])
-    assert membership.auc(roc) == 1.0 and membership.tpr_at_fpr(roc, 0.0) == 1.0
+    assert membership.auc(roc) == 1.0 and membership.tpr_at_fpr(roc, 0.01) == 1.0
     assert membership.auc(membership.roc_curve([1, 1, 1], [1, 1])) == 0.5
     assert membership.auc(membership.roc_curve([0, 1], [2, 3])) == 0.0
     # Mann-Whitney: member 2 beats non-member 1 and ties 2 (half), member 0 beats none -> 1.5 / 4
@@ -59,7 +59,8 @@ def test_tpr_at_fpr_and_best_f1_on_a_hand_made_example():
     # above 0.85 only the 0.9 member: TPR 1/4 at FPR 0; the next threshold costs 20% FPR and then every
     # member is above the remaining non-members
     assert membership.tpr_at_fpr(roc, 0.01) == 0.25 and membership.tpr_at_fpr(roc, 0.001) == 0.25
-    assert membership.tpr_at_fpr(roc, 0.19) == 0.25 and membership.tpr_at_fpr(roc, 0.2) == 1.0
+    # LiRA reads FPR strictly below x: at x = 0.2 = 20/100 the 20 false positives are not below it
+    assert membership.tpr_at_fpr(roc, 0.2) == 0.25 and membership.tpr_at_fpr(roc, 0.201) == 1.0
     # best F1: threshold 0.3 catches all 4 members with 20 false positives -> 8/28; threshold 0.9 -> 2/5
     assert membership.best_f1(roc, 4, 100) == pytest.approx(2 / 5)
     m = membership.attack_metrics(members, nonmembers)
@@ -70,7 +71,7 @@ def test_zlib_ratio_and_min_k():
     text = "abcabcabcabcabcabcabcabc"
     bits = 8 * len(__import__("zlib").compress(text.encode(), 9))
     assert membership.zlib_bits(text) == bits
-    assert membership.zlib_ratio(40.0, text) == pytest.approx(40.0 / bits)
+    assert membership.zlib_ratio(2.5, text) == pytest.approx(2.5 / bits)  # mean bits per token / zlib bits
     nll = torch.tensor([1.0, 5.0, 2.0, 8.0, 0.5, 3.0, 4.0, 6.0, 7.0, 9.0])  # 10 tokens: k = 20% = 2
     assert membership.min_k_logprob_bits(nll) == pytest.approx(-(9.0 + 8.0) / 2)
     assert membership.min_k_logprob_bits(torch.tensor([2.0, 4.0])) == -4.0  # at least one token
@@ -84,7 +85,8 @@ def test_memorized_bits_clip_at_zero_and_uniform_reference():
 def test_exposure_on_a_hand_made_ranking():
     assert exposure.exposure_from_rank_bits(1, 1024) == 10.0
     assert exposure.exposure_from_rank_bits(1024, 1024) == 0.0
-    assert exposure.rank_of(2.0, np.array([1.0, 2.0, 3.0, 0.5])) == 3  # two candidates more likely
+    # the canary (2.0) among the candidates: two more likely, itself, and a tie that counts against it
+    assert exposure.rank_of(2.0, np.array([1.0, 2.0, 3.0, 0.5, 2.0])) == 4
     score = lambda texts: np.array([float(int(t[-2:])) for t in texts])  # noqa: E731  "pin 00" most likely
     rows = exposure.canary_exposure(score, [{"text": "pin 00", "format": "pin {dd}"},
                                             {"text": "pin 99", "format": "pin {dd}"},
@@ -99,7 +101,7 @@ def test_estimated_exposure_agrees_with_the_exact_rank():
     score = lambda texts: np.array([float(sum(map(int, t))) for t in texts])  # noqa: E731
     canary = "120123"  # digit sum 9: few candidates sum lower
     sums = np.add.outer(np.add.outer(np.arange(10), np.arange(10)).ravel(), np.arange(10)).ravel()  # 3 digits
-    exact_rank = 1 + int(np.sum(np.add.outer(sums, sums).ravel() < 9))
+    exact_rank = int(np.sum(np.add.outer(sums, sums).ravel() <= 9))  # ties count against the canary
     (row,) = exposure.canary_exposure(score, [{"text": canary, "format": "{dddddd}"}],
                                       torch.Generator().manual_seed(0), max_candidates=4000)
     assert row["method"].startswith("estimated: skew-normal") and row["rank"] is None

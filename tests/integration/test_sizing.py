@@ -44,7 +44,7 @@ def test_bits_given_directly_and_the_regimes(tmp_path, monkeypatch):
 
 def test_measured_bits_per_param_come_from_a_capacity_results_file(tmp_path):
     results = tmp_path / "results.json"
-    results.write_text(json.dumps({"profile": {"name": "quick"}, "precision": "fp32",
+    results.write_text(json.dumps({"profile": {"name": "quick"}, "precision": "fp32", "converged_share": 1.0,
                                    "bits_per_param": {"total": {"bits_per_param": 2.0}}}))
     r = size_dataset(bits=1000.0, capacity=results)
     assert r["bits_per_param"] == 2.0 and r["params_to_memorize_all"] == 500
@@ -69,6 +69,12 @@ def test_size_with_a_reference_model(cli_json, tmp_path):
     f.write_text("0123456789abcdef" * 20)
     r = cli_json("size", "--text", f, "--reference", run)
     assert 0 < r["bounds_bits"]["reference"] and r["reference_run"] == str(run)
+    assert r["reference_saw_text_lines"] == 0 and "never trained on this text" in r["reference_caution"]
+    seen = tmp_path / "seen.txt"  # the reference's own training lines: the bound undercounts, and it says so
+    from memscope.models.load import load_model
+    seen.write_text(load_model(run, "final", "cpu")[1].text)
+    r = cli_json("size", "--text", seen, "--reference", run)
+    assert r["reference_saw_text_lines"] == 32 and "32 of the text's 32 lines" in r["reference_caution"]
 
 
 @pytest.mark.parametrize("make_argv, needle", [

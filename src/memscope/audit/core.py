@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +209,8 @@ def audit(target: Path, members: Path, nonmembers: Path, reference: Path | None 
     if x.reference is not None:
         log.info("scoring %d samples under the reference %s", len(texts), x.reference.path)
         ref_nll = x.reference.sequence_nll_bits(x.ref_seqs, desc="reference").numpy()
-    else:
-        ref_nll = memorization.uniform_nll_bits([len(s) - 1 for s in seqs], lm.vocab_size)
+    else:  # the uniform code over the samples' alphabet (memorization.py), members and non-members alike
+        ref_nll = memorization.alphabet_uniform_nll_bits(texts)
     mem_bits = memorization.clipped_memorized_bits(target_nll, ref_nll)
     scores = membership.attack_scores(token_nll, texts, ref_nll)
     attacks = {name: membership.attack_metrics(v[is_member], v[~is_member]) for name, v in scores.items()}
@@ -223,8 +222,7 @@ def audit(target: Path, members: Path, nonmembers: Path, reference: Path | None 
                for i in range(len(texts))]
     summary = {
         "target": lm.describe(),
-        "reference": x.reference.describe() if x.reference else {
-            "kind": "uniform", "vocab_size": lm.vocab_size, "bits_per_token": math.log2(lm.vocab_size)},
+        "reference": x.reference.describe() if x.reference else _uniform_reference(texts),
         "n_members": int(is_member.sum()), "n_nonmembers": int((~is_member).sum()),
         "conventions": _conventions(x),
         "memorization": {"members": memorization.bits_summary(mem_bits[is_member]),
@@ -237,6 +235,13 @@ def audit(target: Path, members: Path, nonmembers: Path, reference: Path | None 
         "top_memorized": _top(samples),
     }
     return AuditResult(summary, samples, {name: m["roc"] for name, m in attacks.items()})
+
+
+def _uniform_reference(texts: list[str]) -> dict:
+    alphabet = memorization.data_alphabet(texts)
+    return {"kind": "uniform", "over": "the distinct characters of the members and non-members",
+            "alphabet": alphabet, "alphabet_size": len(alphabet),
+            "bits_per_character": memorization.uniform_code_bits(1, len(alphabet))}
 
 
 def _check_canary_characters(lm: LanguageModel, canary_rows: list[dict]) -> None:
@@ -266,8 +271,10 @@ def _conventions(x: _Inputs) -> dict:
     longer = sum(len(s) - 1 > lm.block_size for s in x.seqs)
     ref_longer = sum(len(s) - 1 > ref.block_size for s in x.ref_seqs) if ref else 0
     if ref is None:
-        reference = (f"no reference model: the uniform distribution over the target's {lm.vocab_size}-token "
-                     f"vocabulary, log2 {lm.vocab_size} = {math.log2(lm.vocab_size):.3f} bits per scored token")
+        a = len(memorization.data_alphabet(x.texts))
+        reference = (f"no reference model: the uniform distribution over the samples' {a}-character alphabet "
+                     f"(members and non-members), log2 {a} = {memorization.uniform_code_bits(1, a):.3f} bits "
+                     f"per character (the target's vocabulary has {lm.vocab_size} tokens)")
     else:
         reference = f"reference model {ref.path} ({ref.kind})"
     return {
@@ -351,10 +358,12 @@ def format_audit(s: dict) -> str:
              *(f"  {label:<12} {mem[key]['total_bits']:9.1f} {mem[key]['mean_bits']:9.2f}   "
                f"{mem[key]['n_positive']}/{mem[key]['n']}" for key, label in
                (("members", "members"), ("nonmembers", "non-members"))),
-             "membership       AUC    TPR@1%FPR TPR@0.1%FPR best F1"]
+             "membership       AUC    TPR@1%FPR TPR@0.1%FPR best F1 (chance)"]
     for name, m in s["membership"].items():
         lines.append(f"  {name:<12} {m['auc']:7.3f} {m['tpr_at_1pct_fpr']:9.3f} {m['tpr_at_0.1pct_fpr']:11.3f} "
-                     f"{m['best_f1']:7.3f}")
+                     f"{m['best_f1']:7.3f} ({m['best_f1_chance']:.3f})")
+    lines.append(f"  {membership.fpr_caveat(s['n_nonmembers'])}; best F1 over thresholds: chance = accept-all "
+                 "F1 2m/(2m+n), not 0.5")
     ex = s["extraction"]
     splits = ", ".join(f"{k} x{n}" for k, n in ex["splits_used"].items()) or "none"
     lines.append(f"extraction       exact match   token match   (prefix+continuation tokens: {splits})")

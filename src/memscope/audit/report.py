@@ -7,6 +7,7 @@ import html
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..measure.membership import fpr_caveat
 from ..report import figure_to_data_uri, html_page, img, table
 
 EXAMPLES = 10
@@ -98,10 +99,11 @@ def _memorization_table(s: dict) -> str:
 
 def _membership_table(s: dict) -> str:
     rows = [[m["attack"], _num(m["auc"]), _num(m["tpr_at_1pct_fpr"]), _num(m["tpr_at_0.1pct_fpr"]),
-             _num(m["best_f1"])] for m in s["membership"].values()]
-    note = (f"With {s['n_nonmembers']} non-members the smallest non-zero false-positive rate is "
-            f"{1 / s['n_nonmembers']:.2g}; TPR at a lower FPR is the TPR at zero false positives.")
-    return table(["attack", "ROC AUC", "TPR @ 1% FPR", "TPR @ 0.1% FPR", "best F1"], rows) + _para(note)
+             _num(m["best_f1"]), _num(m["best_f1_chance"])] for m in s["membership"].values()]
+    note = (f"{fpr_caveat(s['n_nonmembers'])}. Best F1 is maximised over every threshold, accept-all "
+            "included: a chance-level attack scores the accept-all F1 2m/(2m+n) (the chance column), not 0.5.")
+    return table(["attack", "ROC AUC", "TPR @ FPR < 1%", "TPR @ FPR < 0.1%", "best F1", "best F1 at chance"],
+                 rows) + _para(note)
 
 
 def _extraction_html(s: dict, samples: list[dict]) -> str:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .likelihood import LogitsFn, sequence_nll_bits
+from .memorization import uniform_code_bits
 from .stats import mean_sd, t_interval, t_quantile
 
 from ..vocab import BOS
@@ -85,7 +86,8 @@ def sequence_ids(task) -> list[list[int]]:
 def dataset_memorization(logits_fn: LogitsFn, task, device: torch.device) -> Memorization:
     """Memorization of a random-tokens task's sequences under a model given as a logits function."""
     nll = sequence_nll_bits(logits_fn, sequence_ids(task), task.block_size, device)
-    return summarize(nll, task.entropy_bits_per_sequence, task.length)
+    # the uniform reference over the task's alphabet (its vocab_size symbols, not the BOS): the audit's helper
+    return summarize(nll, uniform_code_bits(task.length, task.vocab_size), task.length)
 
 
 # ----------------------------------------------------------------------------- capacity

@@ -2,16 +2,21 @@
 
 A canary is a text of a known format with a secret part, e.g. "pin 0177" of format "pin {dddd}". Its
 exposure is log2 |R| - log2 rank, where R is the set of every text of the format and rank is the canary's
-place (1 = most likely) when R is ordered by the model's likelihood. A canary the model never saw sits
-at a random rank (exposure about 1-2 bits); one it memorized ranks first (exposure log2 |R|, the most
-there is).
+place (1 = most likely) when R is ordered by the model's likelihood. Ties count against the canary, as in
+TF-Privacy's reference implementation (`secret_sharer/exposures.py`, compute_exposure_interpolation: a
+reference sorted before a secret of equal perplexity): rank = #{candidates with NLL <= the canary's}, the
+canary itself included, so a model uniform over the candidates gives every canary rank |R| and exposure 0.
+A canary the model never saw sits at a random rank (exposure about 1-2 bits); one it memorized ranks
+first (exposure log2 |R|, the most there is).
 
 Exact when |R| <= max_candidates: every candidate is scored and ranked. Otherwise estimated from
 max_candidates candidates drawn uniformly (with replacement): the paper's extrapolation fits a
 skew-normal distribution to the sampled candidates' negative log-likelihoods and reads the canary's
 exposure as -log2 CDF(its negative log-likelihood) (section 4.3); the plain sampling estimate
--log2((k + 1) / (S + 1)), with k of S samples more likely than the canary, is reported beside it and
-cannot exceed log2 (S + 1).
+-log2((k + 1) / (S + 1)), with k of S samples at least as likely as the canary (ties against it, as
+above; a uniform model gives k = S and 0 bits), is reported beside it and cannot exceed log2 (S + 1).
+When every sampled candidate has the same NLL no skew-normal can be fitted; the sampled estimate stands
+in (the method says so).
 
 Canary file (JSONL, one canary per line): {"text": "pin 0177", "format": "pin {dddd}"}. In a format,
 each `{...}` is a slot of one character per letter: d = digit, h = hexadecimal digit (0-9a-f),
@@ -112,8 +117,17 @@ def exposure_from_rank_bits(rank: int, n: int) -> float:
 
 
 def rank_of(canary_nll_bits: float, candidate_nll_bits: np.ndarray) -> int:
-    """1 + the candidates strictly more likely than the canary (ties rank in the canary's favour)."""
-    return 1 + int(np.sum(np.asarray(candidate_nll_bits) < canary_nll_bits))
+    """#{candidates with NLL <= the canary's}: ties count against the canary (Carlini et al. 2019;
+    TF-Privacy). candidate_nll_bits holds every candidate, the canary among them, so the rank is >= 1
+    whenever the canary's own score is in it; at least 1 in any case."""
+    return max(1, int(np.sum(np.asarray(candidate_nll_bits) <= canary_nll_bits)))
+
+
+def sampled_exposure_bits(canary_nll_bits: float, sampled_nll_bits: np.ndarray) -> float:
+    """-log2((k + 1) / (S + 1)), k = the S sampled candidates with NLL <= the canary's (ties against it)."""
+    sampled = np.asarray(sampled_nll_bits)
+    k = int(np.sum(sampled <= canary_nll_bits))
+    return -math.log2((k + 1) / (len(sampled) + 1))
 
 
 def skewnorm_exposure_bits(canary_nll_bits: float, sampled_nll_bits: np.ndarray) -> float:
@@ -157,12 +171,15 @@ def _estimated(score_fn: ScoreFn, texts: list[str], positions: tuple[str, ...], 
                generator: torch.Generator) -> list[dict]:
     n = n_candidates(positions)
     sampled = score_fn(sample_candidates(positions, n_samples, generator))
+    degenerate = bool(np.ptp(sampled) == 0)  # no spread: no skew-normal to fit
     rows = []
     for text, own in zip(texts, score_fn(texts)):
-        more_likely = int(np.sum(sampled < own))
+        plain = sampled_exposure_bits(float(own), sampled)
+        method = (f"estimated: every one of {n_samples} sampled candidates has the same NLL, no skew-normal "
+                  "to fit; the sampling estimate" if degenerate else
+                  f"estimated: skew-normal fit to {n_samples} sampled candidates (Carlini et al. 2019, sec. 4.3)")
+        fitted = plain if degenerate else skewnorm_exposure_bits(float(own), sampled)
         rows.append({"nll_bits": float(own), "n_candidates": n, "max_exposure_bits": math.log2(n),
-                     "method": f"estimated: skew-normal fit to {n_samples} sampled candidates "
-                               "(Carlini et al. 2019, sec. 4.3)", "rank": None,
-                     "exposure_bits": min(math.log2(n), skewnorm_exposure_bits(float(own), sampled)),
-                     "sampled_exposure_bits": -math.log2((more_likely + 1) / (n_samples + 1))})
+                     "method": method, "rank": None, "exposure_bits": min(math.log2(n), fitted),
+                     "sampled_exposure_bits": plain})
     return rows

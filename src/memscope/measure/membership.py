@@ -4,13 +4,25 @@ Every score is oriented so that higher means "more likely a member":
 - loss (Yeom et al. 2018): minus the mean negative log2-likelihood per scored token.
 - reference (Carlini et al. 2022, "ref" / likelihood ratio with one reference model): the target's
   log-likelihood minus the reference's, per character of the text, so models with different tokenizers
-  compare; with no reference model the uniform distribution over the target's vocabulary stands in.
-- zlib (Carlini et al. 2021): minus the ratio of the sample's code length under the model (bits) to its
-  zlib-compressed length (bits): text the model finds easy but zlib does not is suspect.
+  compare; with no reference model the uniform distribution over the samples' alphabet stands in.
+- zlib (Carlini et al. 2021): minus the ratio of the model's mean negative log2-likelihood per token to
+  the sample's zlib-compressed length in bits. Carlini et al.'s code divides the log-perplexity (mean NLL
+  per token, nats) by the zlib length in bytes, and Shi et al. 2024's min-k code does the same; the units
+  here (bits over bits) scale every score by one constant, so the ranking is theirs. Text the model finds
+  easy but zlib does not is suspect.
 - min-k% (Shi et al. 2024): the mean log2-probability of the k% least likely tokens (k = 20).
 
-Metrics follow the field's practice (Carlini et al. 2022): ROC AUC, the true-positive rate at a low
-false-positive rate (1% and 0.1%), and the best F1 over thresholds.
+Metrics follow the field's practice (Carlini et al. 2022):
+- ROC AUC;
+- the true-positive rate at a false-positive rate below 1% and 0.1%, read as LiRA's code reads it,
+  `tpr[np.where(fpr < x)[0][-1]]` (strictly below x). With n non-members the smallest non-zero FPR is
+  1/n (`fpr_resolution`); when 1/n >= x only zero false positives are below x, and the figure is the TPR
+  at 0 FPR (`tpr_at_*_fpr_is_at_zero_fpr`);
+- the best F1 of the member class over every threshold, accept-all included, so it is never below the
+  accept-all F1 2m/(2m+n) for m members and n non-members (`best_f1_chance`: 2/3 on a balanced set).
+  A chance-level attack scores that floor, not 0.5. (Morris et al. 2025 call F1 0.5 chance: the F1 of
+  a guess that labels members at random on a balanced set, precision = recall = 1/2; it is not the
+  best F1 over thresholds and is not comparable with it.)
 """
 from __future__ import annotations
 
@@ -29,9 +41,10 @@ def zlib_bits(text: str) -> int:
     return 8 * len(zlib.compress(text.encode("utf-8"), 9))
 
 
-def zlib_ratio(nll_bits: float, text: str) -> float:
-    """The model's code length for the text over zlib's: below 1 the model compresses it better."""
-    return nll_bits / zlib_bits(text)
+def zlib_ratio(mean_nll_bits: float, text: str) -> float:
+    """The model's mean negative log2-likelihood per token over the text's zlib length in bits (Carlini et
+    al. 2021: log-perplexity / zlib entropy): length-normalised on the model's side, as theirs is."""
+    return mean_nll_bits / zlib_bits(text)
 
 
 def min_k_logprob_bits(token_nll_bits: torch.Tensor, fraction: float = MIN_K_FRACTION) -> float:
@@ -55,7 +68,7 @@ def attack_scores(token_nll_bits: list[torch.Tensor], texts: list[str],
     return {
         "loss": -nll / n_tokens,
         "reference": (ref_nll_bits - nll) / n_chars,
-        "zlib": -np.array([zlib_ratio(b, t) for b, t in zip(nll, texts)]),
+        "zlib": -np.array([zlib_ratio(b, t) for b, t in zip(nll / n_tokens, texts)]),
         "min_k": np.array([min_k_logprob_bits(t) for t in token_nll_bits]),
     }
 
@@ -90,21 +103,52 @@ def auc(roc: Roc) -> float:
 
 
 def tpr_at_fpr(roc: Roc, max_fpr: float) -> float:
-    """Highest true-positive rate of a threshold whose false-positive rate is at most max_fpr."""
-    return float(roc.tpr[roc.fpr <= max_fpr + 1e-12].max())
+    """Highest true-positive rate of a threshold whose false-positive rate is strictly below max_fpr
+    (LiRA's `tpr[np.where(fpr < x)[0][-1]]`); the ROC's first point (0, 0) always qualifies."""
+    if not max_fpr > 0:
+        raise ValueError(f"max_fpr={max_fpr}: no false-positive rate is below it")
+    # k/n and the literal x are both the double nearest their value, so k/n == x compares equal when n*x
+    # is whole; the tolerance only guards a last-bit difference from that
+    return float(roc.tpr[roc.fpr < max_fpr * (1 - 1e-12)].max())
+
+
+def best_f1_chance(n_members: int, n_nonmembers: int) -> float:
+    """The accept-all F1, 2m/(2m+n): the floor of best_f1, which a chance-level attack scores."""
+    return 2 * n_members / (2 * n_members + n_nonmembers) if n_members else 0.0
 
 
 def best_f1(roc: Roc, n_members: int, n_nonmembers: int) -> float:
-    """Best F1 of the member class over all thresholds."""
+    """Best F1 of the member class over all thresholds, accept-all included (floor: best_f1_chance)."""
     tp, fp = roc.tpr * n_members, roc.fpr * n_nonmembers
     fn = n_members - tp
     denom = 2 * tp + fp + fn
     return float(np.max(np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)))
 
 
+FPR_LEVELS = {"1pct": 0.01, "0.1pct": 0.001}
+
+
 def attack_metrics(member_scores, nonmember_scores) -> dict:
-    """ROC AUC, TPR at 1% and 0.1% FPR, best F1 (the ROC itself under `roc` for figures)."""
+    """ROC AUC, TPR at FPR < 1% and < 0.1% with the FPR resolution 1/n, best F1 with its chance floor
+    (the ROC itself under `roc` for figures)."""
     roc = roc_curve(member_scores, nonmember_scores)
-    return {"auc": auc(roc), "tpr_at_1pct_fpr": tpr_at_fpr(roc, 0.01),
-            "tpr_at_0.1pct_fpr": tpr_at_fpr(roc, 0.001),
-            "best_f1": best_f1(roc, len(member_scores), len(nonmember_scores)), "roc": roc}
+    m, n = len(member_scores), len(nonmember_scores)
+    resolution = 1 / n if n else None
+    out = {"auc": auc(roc)}
+    for name, x in FPR_LEVELS.items():
+        out[f"tpr_at_{name}_fpr"] = tpr_at_fpr(roc, x)
+    out["fpr_resolution"] = resolution
+    for name, x in FPR_LEVELS.items():
+        out[f"tpr_at_{name}_fpr_is_at_zero_fpr"] = resolution is None or resolution >= x
+    out.update(best_f1=best_f1(roc, m, n), best_f1_chance=best_f1_chance(m, n), roc=roc)
+    return out
+
+
+def fpr_caveat(n_nonmembers: int) -> str:
+    """One line on what TPR at a low FPR means with this many non-members."""
+    if not n_nonmembers:
+        return "no non-members: no false-positive rate"
+    r = 1 / n_nonmembers
+    zero = [f"{100 * x:g}%" for x in FPR_LEVELS.values() if r >= x]
+    head = f"FPR resolution 1/{n_nonmembers:,} = {r:.2g} (TPR read at FPR strictly below the level)"
+    return head + (f"; TPR at {' and '.join(zero)} FPR is the TPR at 0 FPR" if zero else "")

@@ -5,12 +5,23 @@ Information content, bounded from above three ways (the smallest is the tightest
 - compressors: raw DEFLATE (zlib, level 9) and raw LZMA2 (preset 9e) of the UTF-8 bytes, in bits;
 - a reference model (`--reference RUN`): the run's negative log2-likelihood of the text. The text is
   scored after a BOS newline when the model's vocabulary has one (every character scored), otherwise its
-  first character is coded uniformly over the model's vocabulary.
-A model memorizes about `bits_per_param` bits per parameter (memscope's own capacity sweep when a
-results.json is found, else Morris et al.'s 3.6), so all of it fits in information_bits / bits_per_param
-parameters. Membership inference (Morris et al. 2025): a loss-threshold attack's F1 falls toward 0.5
-(chance) as tokens per parameter grow, reaching it at about 100 tokens per parameter. Their printed
-sigmoid law is internally inconsistent (../shared/REFERENCE.md), so only the regime is given here.
+  first character is coded uniformly over the model's vocabulary. A bound only if the reference never saw
+  the text: a model that trained on it codes it with what it memorized, and the bound undercounts. The
+  report always says so, and counts the text's lines found in the reference run's own training text.
+A model memorizes about `bits_per_param` bits per parameter: memscope's own capacity sweep when its
+results.json says it converged (`converged_share` >= 0.9), else Morris et al.'s 3.6. An unconverged sweep
+measures a lower bound on capacity, not capacity, so it is named in the source and not used.
+Membership inference (Morris et al. 2025): a loss-threshold attack's F1 falls toward chance as tokens per
+parameter grow, reaching it at about 100 tokens per parameter. Their F1 is one whose chance value is
+0.5 on a balanced member/non-member set (a random guess: precision = recall = 1/2); memscope audit's best
+F1 over thresholds has the chance floor 2m/(2m+n) (2/3 balanced), so the two are not compared. The regime
+tests tokens per parameter first (Morris et al.'s law is in tokens per parameter: past about 100 the
+attack is at chance whatever else holds; on compressible text a small model can hold all of the
+dataset's bits and still be at chance, since members and non-members alike are then predictable), then
+dataset bits against capacity. A text's tokens here are its characters, not Morris et al.'s BPE tokens
+(an English BPE token is about 4 characters and carries more bits), so the threshold of 100 carries over
+only roughly. Their printed sigmoid law is internally inconsistent (../shared/REFERENCE.md), so only the
+regime is given here.
 """
 from __future__ import annotations
 
@@ -25,7 +36,11 @@ from ..errors import MemscopeError
 
 MORRIS_BITS_PER_PARAM = 3.6
 MIA_CHANCE_TOKENS_PER_PARAM = 100
-"""Morris et al. 2025: at about this many training tokens per parameter or more, F1 is near 0.5."""
+"""Morris et al. 2025: at about this many training (BPE) tokens per parameter or more, F1 is near chance."""
+MIN_CONVERGED_SHARE = 0.9
+"""A capacity results.json is used only when at least this share of its plateau cells converged."""
+REFERENCE_CAUTION = ("the reference bound holds only if the reference model never trained on this text: "
+                     "one that did codes it with what it memorized, and the bound undercounts")
 DEFAULT_CAPACITY_RESULTS = (Path("runs/capacity-paper-fp32/results.json"),
                             Path("runs/capacity-quick-fp32/results.json"))
 
@@ -73,13 +88,18 @@ def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
     dev = next(model.parameters()).device
     configure_cpu(dev, rc.train.threads)
     nll = LanguageModel.from_gpt(model, vocab).sequence_nll_bits([ids])
-    return {"run": str(run_dir), "step": step, "bits": float(nll[0]) + first_bits}
+    lines = [line for line in text.splitlines() if line.strip()]
+    trained_on = set(task.text.splitlines())
+    return {"run": str(run_dir), "step": step, "bits": float(nll[0]) + first_bits,
+            "lines_in_reference_training_text": sum(line in trained_on for line in lines), "n_lines": len(lines)}
 
 
 def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
-    """memscope's measured bits per parameter (all parameters) from a capacity results.json: the one
-    given, else the first default location that exists; else Morris et al.'s 3.6."""
+    """memscope's measured bits per parameter (all parameters) from a capacity results.json that says it
+    converged (converged_share >= MIN_CONVERGED_SHARE): the one given, else the first default location that
+    exists; else Morris et al.'s 3.6, the source naming any results file passed over as unconverged."""
     paths = [Path(capacity)] if capacity is not None else [p for p in DEFAULT_CAPACITY_RESULTS if p.is_file()]
+    skipped = []
     for path in paths:
         try:
             results = store.read_json(path, "capacity results")
@@ -95,21 +115,32 @@ def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
         if not (bpp > 0 and math.isfinite(bpp)):
             raise MemscopeError(f"capacity results {path} give bits_per_param={bpp}; need a positive finite value")
         prof = profile.get("name", "?")
-        return bpp, f"memscope capacity sweep ({prof}, {results.get('precision', '?')}): {path}"
+        share = results.get("converged_share")
+        if not (isinstance(share, (int, float)) and not isinstance(share, bool) and share >= MIN_CONVERGED_SHARE):
+            said = "no converged_share" if share is None else f"converged_share {share}"
+            skipped.append(f"{path} ({prof}: {said}, need >= {MIN_CONVERGED_SHARE}; "
+                           f"its {bpp:.2f} is a lower bound)")
+            continue
+        return bpp, (f"memscope capacity sweep ({prof}, {results.get('precision', '?')}, "
+                     f"{100 * share:.0f}% of plateau cells converged): {path}")
+    if skipped:
+        return MORRIS_BITS_PER_PARAM, f"Morris et al. 2025; not converged, so not used: {'; '.join(skipped)}"
     return MORRIS_BITS_PER_PARAM, "Morris et al. 2025 (no memscope capacity results found)"
 
 
 def membership_regime(dataset_bits: float, capacity_bits: float, tokens_per_param: float | None) -> dict:
-    """What Morris et al. predict for a loss-threshold membership attack on a model of this size."""
-    if dataset_bits <= capacity_bits:
-        name, text = "memorize-all", ("the model can store the whole dataset: expect members to have clearly "
-                                      "lower loss, membership inference F1 well above 0.5")
-    elif tokens_per_param is not None and tokens_per_param >= MIA_CHANCE_TOKENS_PER_PARAM:
+    """What Morris et al. predict for a loss-threshold membership attack on a model of this size: tokens
+    per parameter first (their law's variable), then dataset bits against capacity (module docstring)."""
+    if tokens_per_param is not None and tokens_per_param >= MIA_CHANCE_TOKENS_PER_PARAM:
         name, text = "chance", (f"{tokens_per_param:,.0f} tokens per parameter (>= about "
-                                f"{MIA_CHANCE_TOKENS_PER_PARAM}): membership inference F1 near 0.5")
+                                f"{MIA_CHANCE_TOKENS_PER_PARAM}, Morris et al.'s BPE tokens; characters here): "
+                                "membership inference near chance")
+    elif dataset_bits <= capacity_bits:
+        name, text = "memorize-all", ("the model can store the whole dataset: expect members to have clearly "
+                                      "lower loss, membership inference well above chance")
     else:
         name, text = "capacity-limited", ("the dataset exceeds the model's capacity, so it stores only part: "
-                                          "membership inference above chance, falling toward F1 0.5 as tokens "
+                                          "membership inference above chance, falling toward chance as tokens "
                                           "per parameter grow")
     return {"regime": name, "prediction": text}
 
@@ -142,6 +173,11 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
             ref = reference_bits(reference, text, device)
             bounds["reference"] = ref["bits"]
             out["reference_run"] = ref["run"]
+            seen = ref["lines_in_reference_training_text"]
+            out["reference_caution"] = REFERENCE_CAUTION + (
+                f"; {seen} of the text's {ref['n_lines']} lines are lines of the reference run's training text"
+                if seen else "; none of the text's lines is a line of the reference run's own training text")
+            out["reference_saw_text_lines"] = seen
     else:
         if reference is not None:
             raise MemscopeError("reference needs text (a model scores a text, not a bit count)", param="reference")
@@ -175,13 +211,17 @@ def format_size(r: dict) -> str:
     for k, v in r["bounds_bits"].items():
         lines.append(f"  {k + ' bound':<17} {v:>14,.0f} bits   -> {r['params_to_memorize_all_by_bound'][k]:>12,} params")
     lines.append(f"information: {r['information_bits']:,.0f} bits (tightest bound: {r['information_source']})")
+    if r.get("reference_caution"):
+        lines.append(f"caution: {r['reference_caution']}")
     lines.append(f"bits per parameter: {r['bits_per_param']:.2f} ({r['bits_per_param_source']})")
     a = r["at_memorize_all"]
     tpp = "" if a["tokens_per_param"] is None else f", {a['tokens_per_param']:.2f} tokens per parameter"
     lines.append(f"a model of {r['params_to_memorize_all']:,} parameters could memorize all of it{tpp}")
     if r["params_at_mia_chance"] is not None:
-        lines.append(f"membership inference near chance (F1 ~0.5) at <= {r['params_at_mia_chance']:,} parameters "
-                     f"(>= {MIA_CHANCE_TOKENS_PER_PARAM} tokens per parameter, Morris et al.)")
+        lines.append(f"membership inference near chance at <= {r['params_at_mia_chance']:,} parameters "
+                     f"(>= {MIA_CHANCE_TOKENS_PER_PARAM} tokens per parameter, Morris et al.; their tokens are BPE "
+                     "tokens, these are characters, so only roughly; their F1 has chance 0.5, memscope audit's "
+                     "best F1 2m/(2m+n))")
     if r["at_params"] is not None:
         p = r["at_params"]
         lines.append(f"at {p['n_params']:,} parameters: dataset/capacity {p['dataset_bits_per_capacity']:.2f}, "
