@@ -364,7 +364,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", help="which samples a model memorized: bits, membership, extraction, canaries")
     s.add_argument("--target", required=True, help="memscope run or Hugging Face causal-LM directory")
-    s.add_argument("--reference", help="a model trained without the members (default: uniform over the vocabulary)")
+    s.add_argument("--reference", help="a model trained without the members "
+                                       "(default: uniform over the samples' alphabet)")
     s.add_argument("--members", required=True, help="training samples: one per line, or JSONL with \"text\"")
     s.add_argument("--nonmembers", required=True, help="held-out samples of the same kind")
     s.add_argument("--canaries", help="JSONL canaries: {\"text\": \"pin 0177\", \"format\": \"pin {dddd}\"}")
@@ -398,7 +399,8 @@ def make_parser() -> argparse.ArgumentParser:
     src.add_argument("--bits", type=_float, help="information content in bits, given directly")
     s.add_argument("--reference", help="memscope run whose likelihood bounds the text's information")
     s.add_argument("--capacity", help="capacity results.json for bits per parameter "
-                                      "(default: runs/capacity-{paper,quick}-fp32/results.json, else 3.6)")
+                                      "(default: runs/capacity-{paper,quick}-fp32/results.json when its "
+                                      "converged_share >= 0.9, else 3.6)")
     s.add_argument("--params", type=_int, help="also judge a model of this many parameters")
     s.add_argument("--tokens", type=_int, help="training tokens, with --bits (a text counts its characters)")
     s.add_argument("--device", default="auto")

@@ -173,12 +173,22 @@ def overfit(tmp_path_factory):
     return run, _write(files / "members.txt", task.sequences), _write(files / "nonmembers.txt", held_out)
 
 
-def test_target_as_its_own_reference_memorized_nothing(overfit, cli_json):
+def test_memorized_bits_against_the_uniform_alphabet_code_by_hand(overfit):
+    """Each sample's likelihood from the model's own loss (not memscope's scorer) and the uniform code over
+    the samples' 16 symbols: memorized bits = max(0, 16 log2 16 - NLL). (The model's 17-token vocabulary,
+    the old reference, would add 16 log2(17/16) = 1.4 bits to every sample.)"""
+    from memscope.models.load import load_model
     run, members, nonmembers = overfit
-    s = cli_json("-q", "audit", "--target", run, "--reference", run, "--members", members, "--nonmembers", nonmembers)
-    assert s["memorization"]["members"]["total_bits"] == 0 and s["memorization"]["nonmembers"]["total_bits"] == 0
-    assert s["membership"]["reference"]["auc"] == 0.5  # every calibrated score is 0
-    assert s["reference"]["kind"] == "memscope run"
+    result = audit(run, members, nonmembers)
+    assert result.summary["reference"]["alphabet_size"] == 16
+    _, task, model, _ = load_model(run, "final", "cpu")
+    texts = [r["text"] for r in result.samples]
+    ids = torch.tensor([task.vocab.encode("\n" + t) for t in texts])  # (N, 17): BOS + 16 symbols
+    with torch.no_grad():
+        nll_bits = [16 * model(x[None, :-1], x[None, 1:])[1].item() / math.log(2) for x in ids]
+    got = [r["memorized_bits"] for r in result.samples]
+    assert got == pytest.approx([max(0.0, 64.0 - b) for b in nll_bits], abs=1e-3)
+    assert [r["target_nll_bits"] for r in result.samples] == pytest.approx(nll_bits, rel=1e-5)
 
 
 def test_overfit_model_is_caught_and_extracted(overfit, cli, tmp_path):
@@ -271,10 +281,21 @@ def test_hf_model_audited_through_the_cli(hf_model, cli_json, tmp_path):
     nonmembers = _write(tmp_path / "n.jsonl", [json.dumps({"text": t}) for t in ("13579bdf", "2468ace0aa")])
     canaries = tmp_path / "c.jsonl"
     canaries.write_text(json.dumps({"text": "7f", "format": "{dh}"}) + "\n")
-    s = cli_json("-q", "audit", "--target", hf_model, "--reference", hf_model, "--members", members,
+    other = save_tiny_gpt2(tmp_path / "gpt2-other", "\n0123456789abcdef", n_positions=16, n_embd=32, seed=1)
+    s = cli_json("-q", "audit", "--target", hf_model, "--reference", other, "--members", members,
                  "--nonmembers", nonmembers, "--canaries", canaries, "--out", tmp_path / "out")
     assert s["target"]["kind"] == "hugging face" and s["n_members"] == 3 and s["n_nonmembers"] == 2
-    assert s["memorization"]["members"]["total_bits"] == 0  # target = reference
+    rows = [json.loads(line) for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
+    from transformers import GPT2LMHeadModel
+    for name, key in ((hf_model, "target_nll_bits"), (other, "reference_nll_bits")):  # within the context
+        model = GPT2LMHeadModel.from_pretrained(name, local_files_only=True).eval()
+        for r in (r for r in rows if r["n_tokens"] < 16):
+            ids = load_lm(name, "cpu").encode([r["text"]])[0]
+            with torch.no_grad():
+                loss = model(torch.tensor([ids]), labels=torch.tensor([ids])).loss.item()
+            assert r[key] == pytest.approx(r["n_tokens"] * loss / math.log(2), rel=1e-5)
+    assert s["memorization"]["members"]["total_bits"] == pytest.approx(
+        sum(max(0.0, r["reference_nll_bits"] - r["target_nll_bits"]) for r in rows if r["member"]))
     assert s["conventions"]["n_longer_than_context"] == {"target": 1, "reference": 1}  # the 48-character one
     assert s["exposure"][0]["n_candidates"] == 160 and s["exposure"][0]["rank"] >= 1
     assert s["extraction"]["members"]["n"] == 3

@@ -73,9 +73,10 @@ def test_eval_of_a_hugging_face_model_reports_the_task_figures(hf_arithmetic, cl
     m = cli_json("-q", "eval", hf_arithmetic, "--task", "arithmetic")
     assert m["kind"] == "hugging face" and m["task"] == "arithmetic"
     assert m["withheld_total"] == 40  # 4 withheld prompts x the protocol's 10 samples
-    for key in ("add_acc", "sub_acc", "combined_acc", "seen_acc"):
-        assert 0.0 <= m[key] <= 1.0
-    assert 0 <= m["withheld_correct"] <= 40
+    # 100 prompts per operation x 10 samples; combined = the mean of add and sub = the seen prompts' share
+    # (1,960 samples) plus the withheld 40's, counted sample by sample
+    assert 2000 * m["combined_acc"] == pytest.approx(1000 * m["add_acc"] + 1000 * m["sub_acc"])
+    assert 2000 * m["combined_acc"] == pytest.approx(1960 * m["seen_acc"] + m["withheld_correct"])
     assert cli_json("-q", "eval", hf_arithmetic, "--task", "arithmetic") == m  # seeded: the same figures
     other = cli_json("-q", "eval", hf_arithmetic, "--task", "arithmetic", "--samples", "2", "--seed", "1",
                      "withheld=2,3")

@@ -8,7 +8,8 @@ from memscope.vocab import Vocab
 def test_vocab_roundtrip_and_unknown_characters():
     v = Vocab.from_text("<1+2=3>\n")
     assert v.chars == "\n+123<=>"
-    assert v.decode(v.encode("<3=2+1>")) == "<3=2+1>"
+    assert v.encode("<3=2+1>") == [5, 4, 6, 3, 1, 2, 7]  # indices into "\n+123<=>"
+    assert v.decode([7, 0, 2, 1]) == ">\n1+"
     with pytest.raises(MemscopeError, match=r"'x'.*'y'"):
         v.encode("1x2y")
 
