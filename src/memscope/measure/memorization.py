@@ -8,7 +8,8 @@ both groups meet one reference). That is Morris et al.'s uniform reference S*log
 the data is drawn from, as the capacity estimator (capacity.py) uses it; a model's whole vocabulary would
 credit every sample with len(x)*log2(|vocab|/|A|) bits that no model needs to memorize (the BOS, letters
 the data never holds). Canary formats do not widen A: a canary is ranked among its format's candidates
-(exposure.py), never coded against this reference. Likelihoods are of the whole text given a BOS context token (see likelihood.py).
+(exposure.py), never coded against this reference. Likelihoods are of the whole text given a BOS context
+token (see likelihood.py).
 """
 from __future__ import annotations
 

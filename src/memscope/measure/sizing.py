@@ -33,6 +33,7 @@ from pathlib import Path
 from .. import store
 from ..config import check_device_name
 from ..errors import MemscopeError
+from .memorization import uniform_code_bits
 
 MORRIS_BITS_PER_PARAM = 3.6
 MIA_CHANCE_TOKENS_PER_PARAM = 100
@@ -59,9 +60,9 @@ def read_text(path: Path) -> str:
 
 
 def uniform_bits(text: str) -> float:
-    """Characters x log2(alphabet), the alphabet being the text's distinct characters."""
-    v = len(set(text))
-    return len(text) * math.log2(v) if v > 1 else 0.0
+    """Characters x log2(alphabet), the alphabet being the text's distinct characters (the audit's and
+    capacity's uniform code, memorization.uniform_code_bits)."""
+    return uniform_code_bits(len(text), len(set(text)))
 
 
 def raw_deflate_bits(data: bytes) -> int:
