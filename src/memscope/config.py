@@ -46,6 +46,7 @@ def check_device_name(name: str, allowed: str = r"auto|cpu|mps|cuda(:[0-9]+)?") 
 
 POS_ENCODINGS = ("learned", "none")
 SAMPLERS = ("windows", "aligned", "epochs")
+LR_SCHEDULES = ("cosine", "wsd")
 BUILTIN_CALLBACKS = ("protocol", "best", "early_stop")
 
 
@@ -99,6 +100,13 @@ class TrainConfig:
     """Floor of the cosine decay, held after lr_decay_steps."""
     warmup_steps: int = 2_000
     lr_decay_steps: int = 25_000
+    """Step at which the decay reaches min_lr (held after)."""
+    lr_schedule: str = "cosine"
+    """cosine (nanoGPT: cosine decay from the end of warmup to lr_decay_steps), or wsd (warmup-stable-decay,
+    Hägele et al. 2024: hold the peak, then decay linearly to min_lr over the last cooldown_steps before
+    lr_decay_steps)."""
+    cooldown_steps: int = 0
+    """wsd only: steps of linear decay ending at lr_decay_steps."""
     weight_decay: float = 0.0
     """AdamW decay, applied to 2-D weights only (matmuls and embeddings)."""
     beta1: float = 0.9
@@ -154,16 +162,23 @@ class TrainConfig:
             raise ConfigError(f"window={self.window} must be positive")
         _positive(self, "steps", "batch_size", "learning_rate", "eval_interval", "eval_samples",
                   "temperature", "top_k", "threads")
-        _at_most(self, steps=MAX_STEPS, epochs=MAX_STEPS, warmup_steps=MAX_STEPS, lr_decay_steps=MAX_STEPS,
+        _at_most(self, steps=MAX_STEPS, epochs=MAX_STEPS, warmup_steps=MAX_STEPS, lr_decay_steps=MAX_STEPS, cooldown_steps=MAX_STEPS,
                  eval_interval=MAX_STEPS, batch_size=2 ** 20, eval_samples=MAX_SAMPLES, top_k=2 ** 20,
                  threads=1024, window=2 ** 20, stop_patience=MAX_STEPS, seed=MAX_SEED)
-        for name in ("min_lr", "warmup_steps", "lr_decay_steps", "weight_decay", "grad_clip", "seed"):
+        for name in ("min_lr", "warmup_steps", "lr_decay_steps", "cooldown_steps", "weight_decay", "grad_clip", "seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must not be negative")
         if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
             raise ConfigError(f"betas ({self.beta1}, {self.beta2}) must lie in [0, 1)")
         if self.min_lr > self.learning_rate:
             raise ConfigError(f"min_lr={self.min_lr} exceeds learning_rate={self.learning_rate}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule={self.lr_schedule!r} must be one of {', '.join(LR_SCHEDULES)}")
+        if self.cooldown_steps and self.lr_schedule != "wsd":
+            raise ConfigError("cooldown_steps goes with lr_schedule=wsd")
+        if self.lr_decay_steps - self.cooldown_steps < self.warmup_steps:
+            raise ConfigError(f"cooldown_steps={self.cooldown_steps} starts the decay before warmup_steps="
+                              f"{self.warmup_steps} ends (lr_decay_steps={self.lr_decay_steps})")
         if self.lr_decay_steps < self.warmup_steps:
             raise ConfigError(
                 f"lr_decay_steps={self.lr_decay_steps} is before warmup_steps={self.warmup_steps}")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from memscope.studies.capacity import recipe as cap
+from memscope.studies.capacity.analysis import analyse, convergence_checks, levelled_off
 from memscope.train.callbacks import convergence_step
 from memscope.measure.capacity import (ceiling_bits, dataset_memorization, fit_bits_per_param,
                                        plateau, sequence_ids)
@@ -144,42 +145,110 @@ def test_convergence_is_the_trainers_early_stop_rule():
 # ----------------------------------------------------------------------------- the recipe
 MICRO = cap.CapacityProfile(
     name="micro", vocab_size=8, length=8, n_embd=(3, 6), n_layer=1, mlp_expansion=1,
-    n_sequences=(4, 8, 16, 32, 64), expected_bits_per_param=1.5, ratio_from=0.5, points_per_size=2, seeds=2,
-    steps=60, learning_rate=1e-2, warmup_steps=5, eval_interval=20, stop_patience=2, stop_rel_tol=0.5,
-    heldout_sequences=16)
+    expected_bits_per_param=1.5, seeds=2, passes=30, learning_rates=(0.01, 0.03), sweep_passes=10,
+    heldout_sequences=16, warmup_steps=5)
 
 
-def test_profiles_span_30x_in_parameters_and_cross_capacity():
+def test_profiles_span_10x_in_parameters_and_place_cells_around_capacity():
     for name in ("quick", "paper"):
         p = cap.get_profile(name)
-        params = [cap.n_params(cap.run_config(p, d, p.n_sequences[0], 0, "fp32"), "total") for d in p.n_embd]
-        assert len(params) >= 5 and max(params) / min(params) >= 30 and p.seeds >= 2
-        for n in params:
-            grid = cap.dataset_grid(p, n)
-            ratios = [g * p.length * math.log2(p.vocab_size) / (p.expected_bits_per_param * n) for g in grid]
-            assert len(grid) >= 4 and ratios[0] < 1 < ratios[-1]
+        sizes = cap.sizes_of(p, "fp32")
+        params = [s["n_params_total"] for s in sizes]
+        assert len(params) >= 5 and max(params) / min(params) >= 10 and p.seeds >= 3 and p.passes >= 1000
+        for s in sizes:
+            cells = s["cells"]
+            for ratio, n in cells.items():  # dataset bits within rounding of ratio x expected capacity
+                got = n * p.length * math.log2(p.vocab_size) / (p.expected_bits_per_param * s["n_params_total"])
+                assert got == pytest.approx(ratio, rel=0.2)
+            assert sum(s["parameter_mix"].values()) == s["n_params_total"]
+
+
+def test_parameter_mix_counts_each_tensor_once():
+    rc = cap.run_config(MICRO, 3, 4, 0, "fp32", 0.01, 10)
+    mix = cap.parameter_mix(rc)
+    # V = 8 symbols + BOS = 9 tokens, width 3, block 9: wte 27 (tied with the output), wpe 27
+    assert mix["token_embedding"] == 27 and mix["position_embedding"] == 27
+    assert sum(mix.values()) == cap.n_params(rc, "total")
+
+
+def test_full_batch_wsd_schedule_of_a_grid_run():
+    rc = cap.run_config(cap.get_profile("quick"), 8, 64, 1, "fp32", 0.03, 4000)
+    t = rc.train
+    assert (t.sampler, t.epochs, t.batch_size, t.weight_decay, t.lr_schedule) == ("epochs", 4000, 64, 0.0, "wsd")
+    assert t.lr_decay_steps == 4000 and t.cooldown_steps == 800 and t.min_lr == pytest.approx(0.0003)
+
+
+def _rec(d, n, seed, mem, ceiling=1e9, lr=0.03):
+    return {"n_embd": d, "n_layer": 1, "seed": seed, "n_sequences": n, "memorized_bits": mem, "ceiling_bits": ceiling,
+            "n_params_total": 100 * d, "n_params_non_embedding": 80 * d, "dataset_bits": 64.0 * n,
+            "train_loss_bits_per_token": 1.0, "heldout_loss_bits_per_token": 4.2, "learning_rate": lr,
+            "passes": 100, "levelled_off": True}
+
+
+def _sizes(*ds):
+    return [{"n_embd": d, "cells": {0.5: 2 * d, 1.0: 4 * d, 2.0: 8 * d, 4.0: 16 * d},
+             "parameter_mix": {"token_embedding": 0, "position_embedding": 0, "matrices": 100 * d, "vectors": 0}}
+            for d in ds]
+
+
+def test_convergence_checks_follow_the_pre_declared_rules():
+    """Size 1 passes every check; size 2 fails the plateau (4x cell 10% below the 2x) and the ceiling
+    (0.5x cell at 90%), so it is a lower bound left out of the fit: the slope is size 1's 2.0 alone."""
+    records = []
+    for seed in range(2):
+        records += [_rec(1, 2, seed, 97.5, ceiling=100), _rec(1, 4, seed, 180), _rec(1, 8, seed, 200),
+                    _rec(1, 16, seed, 196),
+                    _rec(2, 4, seed, 90, ceiling=100), _rec(2, 8, seed, 300), _rec(2, 16, seed, 400),
+                    _rec(2, 32, seed, 360)]
+    reruns = [_rec(1, 8, 0, 204), _rec(2, 16, 0, 500)]  # +2%: passes; +25%: fails
+    r = analyse(records, reruns, _sizes(1, 2), 4.0)
+    by = {s["n_embd"]: s for s in r["sizes"]}
+    assert by[1]["converged"] and by[1]["capacity_bits"] == 200
+    assert not by[2]["converged"] and by[2]["failed_checks"] == ["budget", "ceiling", "plateau"]
+    assert r["convergence"]["passed"] == 2 and r["converged_share"] == 0.5
+    assert r["bits_per_param"]["total"]["bits_per_param"] == pytest.approx(2.0)
+    assert r["mean_ratio"]["bits_per_param"] == pytest.approx(2.0) and r["mean_ratio"]["n"] == 1
+    checks = r["capacities"][0]["checks"]
+    assert checks["budget"]["rel_change"] == pytest.approx(0.02) and checks["ceiling"]["share"] == 0.975
+
+
+def test_a_larger_cell_storing_less_fails_the_plateau_check_even_when_close_in_relative_terms():
+    cells = {0.5: _rec(1, 2, 0, 99, ceiling=100), 1.0: _rec(1, 4, 0, 150), 2.0: _rec(1, 8, 0, 200),
+             4.0: _rec(1, 16, 0, 189)}
+    out = convergence_checks(cells, {**_rec(1, 8, 0, 201), "reference_bits": 200})
+    assert out["plateau"]["larger_lower"] and not out["plateau"]["passed"] and not out["passed"]
+    cells[4.0] = _rec(1, 16, 0, 191)
+    assert convergence_checks(cells, {**_rec(1, 8, 0, 201), "reference_bits": 200})["passed"]
+
+
+def test_levelled_off_reads_the_stable_phase_only():
+    hist = [{"step": 0, "train_loss": None}] + [{"step": s, "train_loss": loss} for s, loss in
+                                                ((100, 3.0), (600, 2.0), (700, 1.99), (800, 1.98), (900, 1.0))]
+    assert levelled_off(hist, 800) is True  # 2.0 -> 1.98 over the stable phase's last quarter; 1.0 is cooldown
+    assert levelled_off([{"step": s, "train_loss": 3 - s / 1000} for s in (0, 600, 800)], 800) is False
 
 
 def test_capacity_recipe_end_to_end_and_rerun_skips_finished_runs(tmp_path):
     r = cap.run_capacity(MICRO, "fp32", tmp_path)
-    assert r["runs"] == len(r["records"]) == 2 * 2 * 2
+    assert r["runs"] == len(r["records"]) == 2 * 4 * 2 and len(r["rerun_records"]) == 2
+    assert [row["chosen"] in (0.01, 0.03) for row in r["lr_sweep"]] == [True, True]
     for rec in r["records"]:
         assert rec["memorized_bits"] <= rec["memorized_clipped_bits"] <= rec["ceiling_bits"] <= rec["dataset_bits"]
-        assert rec["steps_trained"] <= 60 and isinstance(rec["converged"], bool)
-        assert rec["heldout_loss_bits_per_token"] > 0
+        assert rec["passes"] == 30 and rec["heldout_loss_bits_per_token"] > 0
+    assert {rec["passes"] for rec in r["rerun_records"]} == {60}
     assert {c["size"] for c in r["capacities"]} == {"d3-l1", "d6-l1"}
     assert set(r["bits_per_param"]) == {"total", "non_embedding"}
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["bits_per_param"] == r["bits_per_param"] and saved["paper"]["bits_per_param_fp32"] == 3.83
+    assert saved["converged_share"] == r["converged_share"] and saved["paper"]["bits_per_param_fp32"] == 3.83
     for name in ("report.html", "report.md", *cap_report_figures()):
         assert (tmp_path / name).stat().st_size > 500
     html = (tmp_path / "report.html").read_text()
-    assert "3.83" in html and "3.51" in html and "data:image/png;base64," in html
-    weights = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/model.safetensors")}
-    assert len(weights) == 8
+    assert "3.83" in html and "3.64" in html and "Convergence checks" in html and "data:image/png;base64," in html
+    weights = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/model.safetensors")}
+    assert len(weights) == 16 + 2 + 4
     (tmp_path / "report.html").unlink()
     again = cap.run_capacity(MICRO, "fp32", tmp_path)
-    assert again["bits_per_param"] == r["bits_per_param"] and (tmp_path / "report.html").is_file()
+    assert again["converged_share"] == r["converged_share"] and (tmp_path / "report.html").is_file()
     assert {p: p.stat().st_mtime_ns for p in weights} == weights  # nothing retrained
 
 

@@ -39,9 +39,18 @@ EXPOSURES = "exposures.json"
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """nanoGPT's schedule: linear warmup, cosine decay to min_lr at lr_decay_steps, then min_lr."""
+    """Linear warmup, then nanoGPT's cosine decay to min_lr at lr_decay_steps (lr_schedule=cosine), or the
+    peak held until the last cooldown_steps before lr_decay_steps and a linear decay to min_lr over them
+    (wsd); min_lr after lr_decay_steps."""
     if step < cfg.warmup_steps:
         return cfg.learning_rate * (step + 1) / (cfg.warmup_steps + 1)
+    if cfg.lr_schedule == "wsd":
+        start = cfg.lr_decay_steps - cfg.cooldown_steps
+        if step < start:
+            return cfg.learning_rate
+        if step >= cfg.lr_decay_steps:
+            return cfg.min_lr
+        return cfg.learning_rate + (step - start) / cfg.cooldown_steps * (cfg.min_lr - cfg.learning_rate)
     if step > cfg.lr_decay_steps or cfg.lr_decay_steps == cfg.warmup_steps:
         return cfg.min_lr
     ratio = (step - cfg.warmup_steps) / (cfg.lr_decay_steps - cfg.warmup_steps)

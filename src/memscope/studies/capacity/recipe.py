@@ -1,23 +1,23 @@
 """`memscope capacity`: how many bits a GPT stores per parameter (Morris et al. 2025), and its double descent.
 
-Recipe: model sizes x a geometric grid of dataset sizes N (random-tokens sequences) chosen per size to
-cross its expected capacity, x seeds (seed s draws dataset s and initialises model s). Every run trains
-to convergence: the trainer's early stop (`stop_patience` evaluations without a `stop_rel_tol` relative
-gain in training loss) under a step cap; each run records whether the criterion held before the cap.
-Then, reading the stored runs only:
-- memorized bits of each run (measure/capacity.py: signed sum, uniform reference, BOS unscored);
-- capacity of a (size, seed) = max over N of its memorized bits (the paper's rule), plateau-checked;
-- bits per parameter = per-seed least-squares slope of capacity against parameters through the origin,
-  mean over seeds with a 95% t-interval; for all parameters (the paper's convention) and non-embedding;
-- double descent: train and held-out loss (fresh sequences from another seed) against dataset bits /
-  capacity.
-Rerunning finishes only the missing runs (finished ones are skipped) and rebuilds the report.
+Recipe (what the published and public recipes share: about 10^3 or more passes over every sequence):
+1. Learning-rate sweep, recorded: for each model size, the cell at about its expected capacity (seed 0)
+   trains a short budget at each candidate rate; the rate storing the most bits is that size's rate.
+2. The grid: model sizes x dataset sizes N at fixed multiples of each size's expected capacity
+   (dataset bits / expected capacity = 0.5, 1, 2, 4) x seeds (seed s draws dataset s and initialises
+   model s). Every run trains full batch (one step = one pass over its N sequences, the `epochs` sampler)
+   for `passes` passes, AdamW without weight decay, warmup then the peak rate held and decayed linearly
+   over the last `cooldown_fraction` (warmup-stable-decay). Runs of one cell and rate train together as
+   an ensemble.
+3. A convergence rerun: each size's cell at 2x expected capacity (seed 0) again at twice the passes.
+Then, reading the stored runs only (studies/capacity/analysis.py): memorized bits, capacity = max over N,
+the three convergence checks, bits per parameter from the converged sizes only, the double descent.
+Rerunning trains only the missing runs and rebuilds the report.
 """
 from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -26,25 +26,22 @@ import torch
 from ... import store
 from .. import register_study
 from ...errors import MemscopeError
-from ...measure.capacity import dataset_memorization, fit_bits_per_param, plateau
-from ...measure.stats import mean_sd
+from ...measure.capacity import dataset_memorization
 from ...models.lm import LanguageModel
-from ...tasks import make_task
+from ...runconfig import RunConfig, build_run_config
 from ...runtime import configure_cpu
 from ...sweep import run_many
-from ...runconfig import RunConfig, build_run_config
-from ...train.callbacks import convergence_step
+from ...tasks import make_task
+from .analysis import PAPER, analyse, levelled_off
 from .report import write_report
 
 log = logging.getLogger(__name__)
 
-# Morris et al. 2025 (../shared/REFERENCE.md section 2): means of 16 configurations, all parameters.
-PAPER = {"bits_per_param_bf16": 3.51, "bits_per_param_fp32": 3.83, "fitted_slope_bf16": 3.64,
-         "range_bf16": [2.86, 3.94], "range_fp32": [3.02, 4.23], "headline": 3.6,
-         "parameter_convention": "total"}
-CONVENTIONS = ("total", "non_embedding")
 HELDOUT_SEED = 1_000_003
 """Held-out sequences for seed s are drawn with seed HELDOUT_SEED + s (never a training seed)."""
+RATIOS = (0.5, 1.0, 2.0, 4.0)
+"""Dataset bits / expected capacity of each size's cells: the half-capacity cell checks the ceiling, the
+2x and 4x cells check the plateau (analysis.py)."""
 
 
 @dataclass(frozen=True)
@@ -60,25 +57,22 @@ class CapacityProfile:
     """Model widths, one model size each (1 head, n_layer blocks, MLP mlp_expansion x n_embd)."""
     n_layer: int
     mlp_expansion: int
-    n_sequences: tuple[int, ...]
-    """Geometric grid of dataset sizes N; each model trains on the ones that cross its capacity."""
     expected_bits_per_param: float
-    """Prior used only to pick each model's N (see points_per_size)."""
-    ratio_from: float
-    points_per_size: int
-    """Each model trains on the first points_per_size grid values of N whose dataset bits are at least
-    ratio_from x its expected capacity (expected_bits_per_param x all parameters)."""
+    """Prior that places each size's cells (dataset bits = ratio x expected_bits_per_param x parameters)."""
     seeds: int
-    steps: int
-    """Step cap."""
-    learning_rate: float
-    warmup_steps: int
-    eval_interval: int
-    stop_patience: int
-    stop_rel_tol: float
+    passes: int
+    """Passes over every sequence (full-batch steps) of a grid run."""
+    learning_rates: tuple[float, ...]
+    """Candidates of the learning-rate sweep."""
+    sweep_passes: int
+    """Passes of a learning-rate sweep run."""
     heldout_sequences: int
-    batch_size: int | None = None
-    """Windows per step; None: the task's min(N, 128)."""
+    warmup_steps: int = 100
+    cooldown_fraction: float = 0.2
+    """Share of the passes over which the rate decays linearly to 1% of its peak."""
+    max_batch: int = 4096
+    """Sequences per step at most: full batch up to this N, minibatches of it above."""
+    ratios: tuple[float, ...] = RATIOS
     note: str = ""
 
     def __post_init__(self):
@@ -86,34 +80,27 @@ class CapacityProfile:
             raise MemscopeError(f"profile {self.name}: n_embd must list distinct widths")
         if self.seeds < 1:
             raise MemscopeError(f"seeds={self.seeds} must be at least 1", param="seeds")
-
-
-def geometric_grid(lo: int, hi: int, per_octave: int) -> tuple[int, ...]:
-    """Dataset sizes from lo to hi, per_octave steps per doubling, rounded to whole sequences."""
-    k0, k1 = round(per_octave * math.log2(lo)), round(per_octave * math.log2(hi))
-    return tuple(sorted({round(2 ** (k / per_octave)) for k in range(k0, k1 + 1)}))
+        if not set(RATIOS) <= set(self.ratios):
+            raise MemscopeError(f"profile {self.name}: ratios must include {RATIOS} (the convergence checks)")
 
 
 PROFILES = {
     "quick": CapacityProfile(
-        name="quick", vocab_size=16, length=16, n_embd=(3, 5, 8, 13, 22), n_layer=1, mlp_expansion=4,
-        n_sequences=geometric_grid(4, 1024, 2), expected_bits_per_param=1.8, ratio_from=0.6,
-        points_per_size=6, seeds=2, steps=3000, learning_rate=1e-2, warmup_steps=100, eval_interval=250,
-        stop_patience=4, stop_rel_tol=0.01, heldout_sequences=256,
-        note="CPU, about 10 minutes one run after another: 5 sizes (219-6,622 parameters) x 6 N x 2 seeds; "
-             "the 3,000-step cap leaves most runs short of the stop criterion, so capacity is a lower bound"),
+        name="quick", vocab_size=16, length=16, n_embd=(4, 6, 8, 12, 16), n_layer=1, mlp_expansion=4,
+        expected_bits_per_param=1.9, seeds=3, passes=6000, learning_rates=(0.01, 0.03, 0.1),
+        sweep_passes=1500, heldout_sequences=256,
+        note="CPU, 2 cores: 5 one-layer sizes (340-3,664 parameters) x 4 dataset sizes x 3 seeds, 6,000 "
+             "full-batch passes each, plus the learning-rate sweep and the double-budget reruns"),
     "paper": CapacityProfile(
-        name="paper", vocab_size=32, length=32, n_embd=(8, 16, 24, 32, 48, 64), n_layer=2, mlp_expansion=4,
-        n_sequences=geometric_grid(8, 65536, 2), expected_bits_per_param=3.0, ratio_from=0.35,
-        points_per_size=7, seeds=3, steps=100_000, learning_rate=3e-3, warmup_steps=500, eval_interval=1000,
-        stop_patience=5, stop_rel_tol=0.005, heldout_sequences=1024, batch_size=256,
-        note="6 sizes (2,104-102,848 parameters), 2 layers, 160-bit sequences, up to 100,000 steps: a GPU job"),
+        name="paper", vocab_size=32, length=32, n_embd=(16, 24, 32, 48, 64, 96), n_layer=2, mlp_expansion=4,
+        expected_bits_per_param=2.5, seeds=3, passes=10_000, learning_rates=(0.003, 0.01, 0.03),
+        sweep_passes=2000, heldout_sequences=1024, max_batch=2048,
+        note="6 two-layer sizes (about 7k-230k parameters), 160-bit sequences, 10,000 passes: a GPU job"),
     "tiny": CapacityProfile(
-        name="tiny", vocab_size=16, length=16, n_embd=(4, 8, 16), n_layer=1, mlp_expansion=4,
-        n_sequences=geometric_grid(4, 512, 2), expected_bits_per_param=1.8, ratio_from=0.9,
-        points_per_size=3, seeds=2, steps=1000, learning_rate=1e-2, warmup_steps=50, eval_interval=250,
-        stop_patience=4, stop_rel_tol=0.01, heldout_sequences=128,
-        note="a smoke test of the whole pipeline (about 2 minutes on CPU); not a measurement"),
+        name="tiny", vocab_size=16, length=16, n_embd=(4, 8), n_layer=1, mlp_expansion=4,
+        expected_bits_per_param=1.9, seeds=2, passes=300, learning_rates=(0.03, 0.1), sweep_passes=100,
+        heldout_sequences=64,
+        note="a smoke test of the whole pipeline (about a minute on CPU); not a measurement"),
 }
 
 
@@ -128,19 +115,23 @@ def default_out(profile: CapacityProfile, precision: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- the grid
-def run_config(p: CapacityProfile, n_embd: int, n_sequences: int, seed: int, precision: str) -> RunConfig:
+def run_config(p: CapacityProfile, n_embd: int, n_sequences: int, seed: int, precision: str,
+               learning_rate: float, passes: int) -> RunConfig:
+    """Full batch (up to max_batch), `passes` epochs, AdamW without decay, warmup-stable-decay."""
+    batch = min(n_sequences, p.max_batch)
+    steps = passes * math.ceil(n_sequences / batch)
+    warmup = min(p.warmup_steps, steps // 10)
     overrides = {
         "task.vocab_size": p.vocab_size, "task.length": p.length, "task.n_sequences": n_sequences,
         "task.seed": seed, "task.recall_prompts": 16,
         "model.n_embd": n_embd, "model.n_layer": p.n_layer, "model.n_head": 1,
         "model.mlp_expansion": p.mlp_expansion,
-        "train.steps": p.steps, "train.learning_rate": p.learning_rate, "train.min_lr": p.learning_rate / 100,
-        "train.warmup_steps": p.warmup_steps, "train.lr_decay_steps": p.steps,
-        "train.eval_interval": p.eval_interval, "train.eval_samples": 1,
-        "train.stop_patience": p.stop_patience, "train.stop_rel_tol": p.stop_rel_tol,
-        "train.precision": precision, "train.seed": seed}
-    if p.batch_size is not None:
-        overrides["train.batch_size"] = p.batch_size
+        "train.sampler": "epochs", "train.epochs": passes, "train.batch_size": batch,
+        "train.learning_rate": learning_rate, "train.min_lr": learning_rate / 100, "train.weight_decay": 0.0,
+        "train.warmup_steps": warmup, "train.lr_decay_steps": steps, "train.lr_schedule": "wsd",
+        "train.cooldown_steps": min(round(p.cooldown_fraction * steps), steps - warmup),
+        "train.eval_interval": max(steps // 10, 1), "train.eval_samples": 1,
+        "train.callbacks": "protocol", "train.precision": precision, "train.seed": seed}
     return build_run_config("random-tokens", "n14", {k: str(v) for k, v in overrides.items()})
 
 
@@ -150,35 +141,75 @@ def n_params(rc: RunConfig, convention: str) -> int:
         return GPT(rc.model).count_params(convention)
 
 
-def dataset_grid(p: CapacityProfile, n_params_total: int) -> list[int]:
-    """The profile's N for one model: points_per_size grid values from ratio_from x expected capacity up."""
-    bits_per_seq = p.length * math.log2(p.vocab_size)
+def parameter_mix(rc: RunConfig) -> dict[str, int]:
+    """Parameters by kind: token embedding (tied with the output layer), position embedding, weight
+    matrices, and vectors (LayerNorm gains and biases)."""
+    from ...models.gpt import GPT
+    with torch.device("meta"):
+        model = GPT(rc.model)
+    mix = {"token_embedding": 0, "position_embedding": 0, "matrices": 0, "vectors": 0}
+    for name, p in model.named_parameters():
+        kind = ("token_embedding" if name.endswith("wte.weight") else "position_embedding"
+                if name.endswith("wpe.weight") else "matrices" if p.dim() >= 2 else "vectors")
+        mix[kind] += p.numel()
+    return mix
+
+
+def bits_per_sequence(p: CapacityProfile) -> float:
+    return p.length * math.log2(p.vocab_size)
+
+
+def cell_sizes(p: CapacityProfile, n_params_total: int) -> dict[float, int]:
+    """ratio -> N: the dataset size whose bits are `ratio` x the size's expected capacity (at least 2)."""
     expected = p.expected_bits_per_param * n_params_total
-    return [n for n in p.n_sequences if n * bits_per_seq >= p.ratio_from * expected][: p.points_per_size]
+    return {r: max(2, round(r * expected / bits_per_sequence(p))) for r in p.ratios}
 
 
 def run_name(n_embd: int, n_layer: int, n_sequences: int, seed: int) -> str:
     return f"d{n_embd}-l{n_layer}-n{n_sequences}-s{seed}"
 
 
-def build_specs(p: CapacityProfile, precision: str) -> list[tuple[str, RunConfig]]:
-    """Every (name, RunConfig) of the sweep, small models first."""
-    specs = []
+def sizes_of(p: CapacityProfile, precision: str) -> list[dict]:
+    """Each model size: width, parameter counts, its mix and its cells' N."""
+    out = []
     for d in p.n_embd:
-        params = n_params(run_config(p, d, p.n_sequences[0], 0, precision), "total")
-        grid = dataset_grid(p, params)
-        if len(grid) < 2:
-            raise MemscopeError(f"profile {p.name}: width {d} ({params} parameters) gets {len(grid)} dataset "
-                                "size(s) from the grid; extend n_sequences")
-        for seed in range(p.seeds):
-            for n in grid:
-                specs.append((run_name(d, p.n_layer, n, seed), run_config(p, d, n, seed, precision)))
-    return specs
+        rc = run_config(p, d, 2, 0, precision, p.learning_rates[0], 1)
+        total = n_params(rc, "total")
+        cells = cell_sizes(p, total)
+        if len(set(cells.values())) < len(cells):
+            raise MemscopeError(f"profile {p.name}: width {d} ({total} parameters) is too small for distinct "
+                                "dataset sizes at every ratio")
+        out.append({"n_embd": d, "n_params_total": total, "n_params_non_embedding": n_params(rc, "non_embedding"),
+                    "parameter_mix": parameter_mix(rc), "cells": cells})
+    return out
+
+
+def sweep_specs(p: CapacityProfile, precision: str, sizes: list[dict]) -> list[tuple[str, RunConfig]]:
+    """Learning-rate sweep: each size's 1x cell, seed 0, at every candidate rate, sweep_passes passes."""
+    return [(f"d{s['n_embd']}-lr{lr:g}", run_config(p, s["n_embd"], s["cells"][1.0], 0, precision, lr,
+                                                    p.sweep_passes))
+            for s in sizes for lr in p.learning_rates]
+
+
+def grid_specs(p: CapacityProfile, precision: str, sizes: list[dict], rates: dict[int, float]
+               ) -> list[tuple[str, RunConfig]]:
+    """Every (name, RunConfig) of the grid, small models first."""
+    return [(run_name(s["n_embd"], p.n_layer, n, seed),
+             run_config(p, s["n_embd"], n, seed, precision, rates[s["n_embd"]], p.passes))
+            for s in sizes for seed in range(p.seeds) for n in s["cells"].values()]
+
+
+def rerun_specs(p: CapacityProfile, precision: str, sizes: list[dict], rates: dict[int, float]
+                ) -> list[tuple[str, RunConfig]]:
+    """Each size's 2x cell, seed 0, at twice the passes (the budget check)."""
+    return [(run_name(s["n_embd"], p.n_layer, s["cells"][2.0], 0),
+             run_config(p, s["n_embd"], s["cells"][2.0], 0, precision, rates[s["n_embd"]], 2 * p.passes))
+            for s in sizes]
 
 
 # ----------------------------------------------------------------------------- measuring stored runs
 def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> dict:
-    """One run's record: memorized bits on its training set, train and held-out loss, convergence."""
+    """One run's record: memorized bits on its training set, train and held-out loss, passes, levelling."""
     from ...models.load import load_model
     rc, task, model, step = load_model(run_dir, "final", device)
     dev = next(model.parameters()).device
@@ -191,8 +222,6 @@ def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> 
     history = store.read_metrics(run_dir / store.METRICS)
     summary = store.read_json(run_dir / store.SUMMARY, "summary")
     cfg = rc.train
-    conv = convergence_step([(h["step"], h.get("train_loss")) for h in history], cfg.stop_patience,
-                            cfg.stop_rel_tol)
     return {
         "name": run_dir.name, "n_embd": rc.model.n_embd, "n_layer": rc.model.n_layer, "seed": task.seed,
         "n_sequences": task.n_sequences, "n_params_total": model.count_params("total"),
@@ -201,95 +230,52 @@ def measure_run(run_dir: Path, heldout_sequences: int, device: str = "auto") -> 
         "memorized_bits": mem.signed_bits, "memorized_clipped_bits": mem.clipped_bits,
         "train_loss_bits_per_token": mem.loss_bits_per_token,
         "heldout_loss_bits_per_token": held_mem.loss_bits_per_token,
-        "steps_trained": step, "step_cap": cfg.steps, "stopped_step": summary.get("stopped_step"),
-        "convergence_step": conv, "converged": conv is not None and conv < cfg.steps,
+        "learning_rate": cfg.learning_rate, "passes": cfg.epochs, "steps_trained": step,
+        "levelled_off": levelled_off(history, cfg.lr_decay_steps - cfg.cooldown_steps),
         "wall_s": summary.get("wall_s"),
     }
 
 
-# ----------------------------------------------------------------------------- analysis
-def _size_key(r: dict) -> str:
-    return f"d{r['n_embd']}-l{r['n_layer']}"
-
-
-def analyse(records: list[dict], log2_vocab: float) -> dict:
-    """Capacities, bits per parameter (both conventions) and the double-descent table from run records."""
-    by_size_seed: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for r in records:
-        by_size_seed[(_size_key(r), r["seed"])].append(r)
-    capacities = []
-    for (size, seed), rs in sorted(by_size_seed.items(), key=lambda kv: (kv[1][0]["n_params_total"], kv[0][1])):
-        pl = plateau([(r["n_sequences"], r["memorized_bits"]) for r in rs])
-        capacities.append({"size": size, "seed": seed, "n_embd": rs[0]["n_embd"],
-                           "n_params_total": rs[0]["n_params_total"],
-                           "n_params_non_embedding": rs[0]["n_params_non_embedding"], **asdict(pl),
-                           "converged_runs": sum(r["converged"] for r in rs), "runs": len(rs)})
-    fits = {}
-    for conv in CONVENTIONS:
-        per_seed: dict[int, list[tuple[int, float]]] = defaultdict(list)
-        for c in capacities:
-            per_seed[c["seed"]].append((c[f"n_params_{conv}"], c["capacity_bits"]))
-        fits[conv] = fit_bits_per_param(per_seed)
-    sizes = _per_size(capacities)
-    return {"capacities": capacities, "sizes": sizes, "bits_per_param": fits,
-            "double_descent": _double_descent(records, sizes, log2_vocab),
-            "converged_runs": sum(r["converged"] for r in records), "runs": len(records)}
-
-
-def _per_size(capacities: list[dict]) -> list[dict]:
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for c in capacities:
-        groups[c["size"]].append(c)
-    out = []
-    for size, cs in groups.items():
-        mean, sd = mean_sd([c["capacity_bits"] for c in cs])
-        out.append({"size": size, "n_embd": cs[0]["n_embd"], "n_params_total": cs[0]["n_params_total"],
-                    "n_params_non_embedding": cs[0]["n_params_non_embedding"], "capacity_bits": mean,
-                    "capacity_sd_bits": sd, "bits_per_param": mean / cs[0]["n_params_total"],
-                    "plateau_reached": all(c["reached"] for c in cs),
-                    "at_n_sequences": sorted(c["at_n_sequences"] for c in cs),
-                    "converged_runs": sum(c["converged_runs"] for c in cs), "runs": sum(c["runs"] for c in cs)})
-    return sorted(out, key=lambda s: s["n_params_total"])
-
-
-def _double_descent(records: list[dict], sizes: list[dict], log2_vocab: float) -> dict:
-    """Mean (over seeds) train and held-out loss per (size, N) against dataset bits / measured capacity."""
-    capacity = {s["size"]: s["capacity_bits"] for s in sizes}
-    cells: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for r in records:
-        cells[(_size_key(r), r["n_sequences"])].append(r)
-    points = []
-    for (size, n), rs in sorted(cells.items()):
-        mean = lambda k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
-        points.append({"size": size, "n_sequences": n, "ratio": mean("dataset_bits") / capacity[size],
-                       "train_loss_bits_per_token": mean("train_loss_bits_per_token"),
-                       "heldout_loss_bits_per_token": mean("heldout_loss_bits_per_token")})
-    peaks = {}
-    for size in capacity:
-        pts = [p for p in points if p["size"] == size]
-        peak = max(pts, key=lambda p: p["heldout_loss_bits_per_token"])
-        peaks[size] = {"ratio": peak["ratio"], "n_sequences": peak["n_sequences"],
-                       "heldout_loss_bits_per_token": peak["heldout_loss_bits_per_token"],
-                       "at_smallest_n": peak["n_sequences"] == min(p["n_sequences"] for p in pts)}
-    return {"points": points, "peaks": peaks, "uniform_floor_bits_per_token": log2_vocab}
+def pick_rates(p: CapacityProfile, sizes: list[dict], sweep_records: list[dict]) -> tuple[dict[int, float], list[dict]]:
+    """Per size, the candidate rate whose sweep run stored the most bits (the table of the sweep too)."""
+    rates, table = {}, []
+    for s in sizes:
+        rows = [r for r in sweep_records if r["n_embd"] == s["n_embd"]]
+        best = max(rows, key=lambda r: r["memorized_bits"])
+        rates[s["n_embd"]] = best["learning_rate"]
+        table.append({"n_embd": s["n_embd"], "n_sequences": s["cells"][1.0], "passes": p.sweep_passes,
+                      "memorized_bits": {f"{r['learning_rate']:g}": r["memorized_bits"] for r in rows},
+                      "chosen": best["learning_rate"]})
+    return rates, table
 
 
 # ----------------------------------------------------------------------------- the command
 def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | None = None,
                  executor: str = "local", workers: int | None = None, address: str | None = None,
                  device: str = "auto") -> dict:
-    """Train what is missing, measure every run, fit, and write results.json + the report in `out`."""
+    """Train what is missing (sweep, grid, reruns), measure every run, analyse, and write results.json
+    and the report in `out`."""
     if precision not in ("fp32", "bf16"):
         raise MemscopeError(f"precision={precision!r} must be fp32 or bf16", param="precision")
     out = Path(out) if out is not None else default_out(profile, precision)
-    specs = build_specs(profile, precision)
-    runs_dir = out / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    log.info("capacity %s (%s): %d runs in %s", profile.name, precision, len(specs), runs_dir)
-    run_many(specs, runs_dir, executor=executor, workers=workers, address=address)
-    records = [measure_run(runs_dir / name, profile.heldout_sequences, device) for name, _ in specs]
-    results = {"profile": asdict(profile), "precision": precision, "paper": PAPER,
-               **analyse(records, math.log2(profile.vocab_size)), "records": records}
+    sizes = sizes_of(profile, precision)
+    measure = lambda root, specs: [measure_run(root / n, profile.heldout_sequences, device)  # noqa: E731
+                                   for n, _ in specs]
+    stages = {"lr_sweep": out / "lr_sweep", "grid": out / "runs", "rerun": out / "rerun_2x_passes"}
+    specs = sweep_specs(profile, precision, sizes)
+    log.info("capacity %s (%s): learning-rate sweep, %d runs in %s", profile.name, precision, len(specs),
+             stages["lr_sweep"])
+    run_many(specs, stages["lr_sweep"], executor=executor, workers=workers, address=address)
+    rates, sweep_table = pick_rates(profile, sizes, measure(stages["lr_sweep"], specs))
+    grid, reruns = grid_specs(profile, precision, sizes, rates), rerun_specs(profile, precision, sizes, rates)
+    log.info("capacity %s: grid of %d runs in %s, then %d double-budget reruns", profile.name, len(grid),
+             stages["grid"], len(reruns))
+    run_many(grid, stages["grid"], executor=executor, workers=workers, address=address)
+    run_many(reruns, stages["rerun"], executor=executor, workers=workers, address=address)
+    records, rerun_records = measure(stages["grid"], grid), measure(stages["rerun"], reruns)
+    results = {"profile": asdict(profile), "precision": precision, "paper": PAPER, "lr_sweep": sweep_table,
+               **analyse(records, rerun_records, sizes, math.log2(profile.vocab_size)),
+               "records": records, "rerun_records": rerun_records}
     store.write_json(out / "results.json", results)
     results["files"] = write_report(results, out)
     return results
@@ -300,27 +286,36 @@ def with_seeds(profile: CapacityProfile, seeds: int | None) -> CapacityProfile:
 
 
 def brief(results: dict) -> dict:
-    """What the command prints with --json: the fit, the sizes and the files, not every run's record."""
-    keep = ("precision", "bits_per_param", "sizes", "paper", "runs", "converged_runs", "files")
+    """What the command prints with --json: the fit, convergence, the sizes and the files, not every run."""
+    keep = ("precision", "bits_per_param", "mean_ratio", "converged_share", "convergence", "sizes", "paper",
+            "lr_sweep", "runs", "files")
     return {"profile": results["profile"]["name"], **{k: results[k] for k in keep}}
+
+
+def _interval(ci) -> str:
+    return f"95% CI {ci[0]:.2f}-{ci[1]:.2f}" if ci else "no interval"
 
 
 def format_capacity(r: dict) -> str:
     """brief(results) as text."""
-    fit = r["bits_per_param"]["total"]
-    ci, pooled = fit["ci95"], fit["pooled_through_origin"]["ci95"]
-    ci_text = (f" (95% CI over {fit['n_seeds']} seeds {ci[0]:.2f}-{ci[1]:.2f}" if ci else " (one seed: no seed interval")
-    if pooled:
-        ci_text += f"; pooled over sizes and seeds {pooled[0]:.2f}-{pooled[1]:.2f}"
-    ci_text += ")"
-    lines = [f"capacity sweep {r['profile']} ({r['precision']}): {r['runs']} runs, "
-             f"{r['converged_runs']} met the stop criterion before the step cap",
-             f"bits per parameter (all parameters): {fit['bits_per_param']:.2f}{ci_text}; paper: "
-             f"{PAPER['bits_per_param_fp32']} fp32, {PAPER['bits_per_param_bf16']} bf16",
-             f"bits per non-embedding parameter: {r['bits_per_param']['non_embedding']['bits_per_param']:.2f}"]
+    fit, ratio = r["bits_per_param"]["total"], r["mean_ratio"]
+    conv = r["convergence"]
+    lines = [f"capacity sweep {r['profile']} ({r['precision']}): {r['runs']} runs; convergence checks passed by "
+             f"{conv['passed']}/{conv['cells']} plateau cells ({r['converged_share']:.0%})"]
+    if fit is None:
+        lines.append("bits per parameter: no converged size to fit (every size is a lower bound)")
+    else:
+        lines += [f"bits per parameter (all parameters), fitted slope through 0: {fit['bits_per_param']:.2f} "
+                  f"({_interval(fit['ci95'])} over {fit['n_seeds']} seeds); Morris et al. fitted slope "
+                  f"{PAPER['fitted_slope_bf16']} (bf16)",
+                  f"mean of per-size ratios: {ratio['bits_per_param']:.2f} ({_interval(ratio['ci95'])} over "
+                  f"{ratio['n']} sizes); Morris et al. {PAPER['bits_per_param_fp32']} fp32, "
+                  f"{PAPER['bits_per_param_bf16']} bf16",
+                  f"bits per non-embedding parameter (slope): {r['bits_per_param']['non_embedding']['bits_per_param']:.2f}"]
     for s in r["sizes"]:
+        status = "converged" if s["converged"] else "LOWER BOUND (" + "; ".join(s["failed_checks"]) + ")"
         lines.append(f"  {s['size']:<8} {s['n_params_total']:>7,} params  capacity {s['capacity_bits']:>9,.0f} bits  "
-                     f"{s['bits_per_param']:.2f} bits/param  plateau {'reached' if s['plateau_reached'] else 'at grid edge'}")
+                     f"{s['bits_per_param']:.2f} bits/param  lr {s['learning_rate']:g}  {status}")
     lines += [f"report: {f}" for f in r["files"].values()]
     return "\n".join(lines)
 
@@ -331,7 +326,7 @@ def format_capacity(r: dict) -> str:
 def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "local",
               workers: int | None = None, address: str | None = None, *, precision: str = "fp32",
               device: str = "auto") -> dict:
-    """Capacity (Morris et al. 2025): bits per parameter of GPTs trained on random tokens, double descent.
+    """Capacity (Morris et al. 2025): bits per parameter of GPTs trained to convergence on random tokens.
 
     Writes results.json (every run's record) and the report into out (default
     runs/capacity-PROFILE-PRECISION); returns brief(results).

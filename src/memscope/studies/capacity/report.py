@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ... import report, store
+from .analysis import BUDGET_TOL, CEILING_SHARE, PLATEAU_TOL
 
 FIGURES = {"memorized": "fig_memorized_bits.png", "capacity": "fig_capacity_vs_params.png",
            "double_descent": "fig_double_descent.png"}
@@ -65,18 +66,25 @@ def fig_memorized(results: dict) -> Figure:
 
 
 def fig_capacity(results: dict) -> Figure:
-    """Capacity against parameters (all parameters) with the fitted line and the paper's slopes."""
+    """Capacity against parameters (all parameters) with the fitted line and the paper's slopes; sizes
+    that failed a convergence check drawn hollow (lower bounds, left out of the fit)."""
     fig, ax = _axes(6.5)
     caps = results["capacities"]
-    ax.scatter([c["n_params_total"] for c in caps], [c["capacity_bits"] for c in caps], color="C0", zorder=3,
-               label="capacity of one (size, seed)")
+    conv = {s["n_embd"] for s in results["sizes"] if s["converged"]}
+    for ok, style in ((True, {"color": "C0", "label": "capacity of one (size, seed)"}),
+                      (False, {"facecolor": "none", "edgecolor": "C0", "label": "lower bound (not converged)"})):
+        pts = [c for c in caps if (c["n_embd"] in conv) == ok]
+        if pts:
+            ax.scatter([c["n_params_total"] for c in pts], [c["capacity_bits"] for c in pts], zorder=3, **style)
     fit = results["bits_per_param"]["total"]
     ps = [min(c["n_params_total"] for c in caps) * 0.8, max(c["n_params_total"] for c in caps) * 1.25]
-    ci = f", 95% CI {fit['ci95'][0]:.2f}–{fit['ci95'][1]:.2f}" if fit["ci95"] else ""
     paper = results["paper"]
-    for slope, style, label in ((fit["bits_per_param"], "C0-", f"memscope fit {fit['bits_per_param']:.2f} bits/param{ci}"),
-                                (paper["bits_per_param_fp32"], "C3--", "Morris et al. fp32: 3.83"),
-                                (paper["bits_per_param_bf16"], "C1--", "Morris et al. bf16: 3.51")):
+    lines = [(paper["bits_per_param_fp32"], "C3--", "Morris et al. fp32 mean: 3.83"),
+             (paper["fitted_slope_bf16"], "C1--", "Morris et al. fitted slope (bf16): 3.64")]
+    if fit is not None:
+        ci = f", 95% CI {fit['ci95'][0]:.2f}–{fit['ci95'][1]:.2f}" if fit["ci95"] else ""
+        lines.insert(0, (fit["bits_per_param"], "C0-", f"memscope fitted slope {fit['bits_per_param']:.2f}{ci}"))
+    for slope, style, label in lines:
         ax.plot(ps, [slope * p for p in ps], style, lw=1.5 if style == "C0-" else 1, label=label)
     return _finish(fig, ax, "parameters (all, incl. embeddings)", "capacity (bits)",
                    "Capacity against parameters (fit through the origin)")
@@ -105,64 +113,97 @@ def _fmt(v, spec=",.0f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _ci(f) -> str:
+    return "-" if not f or not f["ci95"] else f"{f['ci95'][0]:.2f} – {f['ci95'][1]:.2f}"
+
+
+def _v(f, spec=".2f") -> str:
+    return "-" if f is None else format(f["bits_per_param"], spec)
+
+
 def _tables(results: dict) -> dict[str, tuple[list[str], list[list]]]:
-    paper = results["paper"]
-    fits = results["bits_per_param"]
-    ci = lambda f: "-" if not f["ci95"] else f"{f['ci95'][0]:.2f} – {f['ci95'][1]:.2f}"  # noqa: E731
-    pooled, inter = fits["total"]["pooled_through_origin"], fits["total"]["pooled_with_intercept"]
+    paper, prec = results["paper"], results["precision"]
+    fits, ratio = results["bits_per_param"], results["mean_ratio"]
+    total = fits["total"]
+    pooled = None if total is None else total["pooled_through_origin"]
+    inter = None if total is None else total["pooled_with_intercept"]
     summary = [
-        ["memscope, all parameters (per-seed slope through 0, mean)", f"{fits['total']['bits_per_param']:.2f}",
-         ci(fits["total"]), results["precision"]],
-        ["memscope, all parameters (pooled, through 0)", f"{pooled['bits_per_param']:.2f}", ci(pooled),
-         results["precision"]],
-        ["memscope, all parameters (pooled, with intercept)", "-" if inter is None else f"{inter['bits_per_param']:.2f}",
-         "-" if inter is None else ci(inter), results["precision"]],
-        ["memscope, non-embedding parameters", f"{fits['non_embedding']['bits_per_param']:.2f}",
-         ci(fits["non_embedding"]), results["precision"]],
-        ["Morris et al. 2025 (16 configurations, mean)", f"{paper['bits_per_param_fp32']}",
+        ["memscope: fitted slope through 0 (per seed, mean)", _v(total), _ci(total), prec],
+        ["Morris et al.: fitted slope", f"{paper['fitted_slope_bf16']}", "-", "bf16"],
+        ["memscope: mean of per-size ratios", _v(ratio), _ci(ratio), prec],
+        ["Morris et al.: mean of 16 configurations", f"{paper['bits_per_param_fp32']}",
          f"range {paper['range_fp32'][0]} – {paper['range_fp32'][1]}", "fp32"],
-        ["Morris et al. 2025 (16 configurations, mean)", f"{paper['bits_per_param_bf16']}",
+        ["Morris et al.: mean of 16 configurations", f"{paper['bits_per_param_bf16']}",
          f"range {paper['range_bf16'][0]} – {paper['range_bf16'][1]}", "bf16"],
-        ["Morris et al. 2025 fitted slope", f"{paper['fitted_slope_bf16']}", "-", "bf16"]]
-    sizes = [[s["size"], f"{s['n_params_total']:,}", f"{s['n_params_non_embedding']:,}",
-              _fmt(s["capacity_bits"]), _fmt(s["capacity_sd_bits"]), f"{s['bits_per_param']:.2f}",
-              ", ".join(map(str, s["at_n_sequences"])), "yes" if s["plateau_reached"] else "no (grid edge)",
-              f"{s['converged_runs']}/{s['runs']}"] for s in results["sizes"]]
+        ["memscope: pooled slope through 0", _v(pooled), _ci(pooled), prec],
+        ["memscope: pooled slope with intercept", _v(inter), _ci(inter), prec],
+        ["memscope: non-embedding parameters (slope)", _v(fits["non_embedding"]), _ci(fits["non_embedding"]), prec]]
+    sizes = []
+    for s in results["sizes"]:
+        mix = s["parameter_mix"]
+        sizes.append([s["size"], f"{s['n_params_total']:,}",
+                      f"{mix['token_embedding']} / {mix['position_embedding']} / {mix['matrices']} / {mix['vectors']}",
+                      _fmt(s["capacity_bits"]), _fmt(s["capacity_sd_bits"]), f"{s['bits_per_param']:.2f}",
+                      f"{s['learning_rate']:g}", ", ".join(map(str, s["at_n_sequences"])),
+                      "converged" if s["converged"] else "lower bound: " + ", ".join(s["failed_checks"]),
+                      f"{s['levelled_off_runs']}/{s['runs']}"])
+    checks = []
+    for c in results["capacities"]:
+        k = c["checks"]
+        change = k["budget"]["rel_change"]
+        checks.append([c["size"], c["seed"], _fmt(c["capacity_bits"]),
+                       "-" if change is None else f"{change:+.1%}" + (" ok" if k["budget"]["passed"] else " FAIL"),
+                       f"{k['plateau']['rel_diff']:.1%}" + (" ok" if k["plateau"]["passed"] else " FAIL"),
+                       f"{k['ceiling']['share']:.1%}" + (" ok" if k["ceiling"]["passed"] else " FAIL"),
+                       "yes" if k["passed"] else "no"])
+    sweep = [[f"d{row['n_embd']}", row["n_sequences"], row["passes"],
+              ", ".join(f"{lr}: {b:,.0f}" for lr, b in row["memorized_bits"].items()), f"{row['chosen']:g}"]
+             for row in results["lr_sweep"]]
     runs = [[r["name"], f"{r['dataset_bits']:,.0f}", _fmt(r["memorized_bits"]), _fmt(r["memorized_clipped_bits"]),
              _fmt(r["ceiling_bits"]), f"{r['train_loss_bits_per_token']:.3f}",
-             f"{r['heldout_loss_bits_per_token']:.3f}", r["steps_trained"],
-             "yes" if r["converged"] else "no"] for r in results["records"]]
+             f"{r['heldout_loss_bits_per_token']:.3f}", r["passes"],
+             {True: "yes", False: "no", None: "-"}[r["levelled_off"]]]
+            for r in results["records"] + results["rerun_records"]]
     return {
         "summary": (["estimate", "bits per parameter", "95% interval", "precision"], summary),
-        "sizes": (["size", "params (all)", "params (non-emb.)", "capacity bits", "sd over seeds", "bits/param",
-                   "N at max", "plateau reached", "converged runs"], sizes),
+        "sizes": (["size", "params (all)", "token emb. / position emb. / matrices / vectors", "capacity bits",
+                   "sd over seeds", "bits/param", "learning rate", "N at max", "status", "loss levelled off"], sizes),
+        "checks": (["size", "seed", "capacity bits", f"budget: 2x passes (< {BUDGET_TOL:.0%})",
+                    f"plateau: 2x vs 4x cell (<= {PLATEAU_TOL:.0%})",
+                    f"ceiling: 0.5x cell (>= {CEILING_SHARE:.0%})", "passed"], checks),
+        "lr_sweep": (["size", "N (1x cell)", "passes", "memorized bits by learning rate", "chosen"], sweep),
         "runs": (["run", "dataset bits", "memorized (signed)", "memorized (clipped)", "ceiling",
-                  "train loss bits/token", "held-out loss bits/token", "steps", "converged"], runs)}
+                  "train loss bits/token", "held-out loss bits/token", "passes", "loss levelled off"], runs)}
 
 
 def _notes(results: dict) -> list[str]:
     p = results["profile"]
     dd = results["double_descent"]
+    conv = results["convergence"]
     peaks = ", ".join(f"{k} {v['ratio']:.2f}" for k, v in dd["peaks"].items())
     return [
         f"Data: N sequences of S={p['length']} symbols uniform over V={p['vocab_size']} "
-        f"({p['length'] * math.log2(p['vocab_size']):.0f} bits each); seed s draws dataset s and initialises model s.",
+        f"({p['length'] * math.log2(p['vocab_size']):.0f} bits each); seed s draws dataset s and initialises model s. "
+        f"Each size trains at N whose dataset bits are {', '.join(f'{r:g}' for r in p['ratios'])} x its expected "
+        f"capacity ({p['expected_bits_per_param']} bits per parameter, a prior that only places the cells).",
+        f"Training: full batch (one step = one pass over the N sequences), {p['passes']:,} passes, AdamW without "
+        f"weight decay, warmup then the peak rate held and decayed linearly to 1% over the last "
+        f"{p['cooldown_fraction']:.0%} (warmup-stable-decay); each size's rate is the best of "
+        f"{', '.join(f'{lr:g}' for lr in p['learning_rates'])} in a {p['sweep_passes']:,}-pass sweep on its 1x cell.",
         "Memorized bits of a sequence = S·log2 V − NLL in bits (uniform reference); the BOS newline before each "
         "sequence is context and never scored. Dataset memorization = the signed sum (capacity uses it); the "
-        "clipped sum (negatives set to 0) is shown beside it.",
-        "Given only the BOS, even a perfect memorizer pays log2 N bits to pick the sequence, so no model can "
-        "store more than N·(S·log2 V − log2 N) bits (the ceiling line): small datasets are capped by it.",
-        "Capacity of a model = max over N of its memorized bits (the paper's rule), per seed; 'plateau reached' "
-        "means the curve stopped rising: a larger N stored less, or the last two points lie within 5% of the "
-        "max. Bits per parameter = slope of capacity against "
-        "parameters through the origin, fitted per seed, mean ± 95% t-interval over seeds. That interval "
-        "measures only how the slope moves with the seed; a fit through the origin is dominated by the largest "
-        "model, so it can be very narrow. The pooled interval (scatter of every (size, seed) point about one "
-        "line) also reflects how far capacity departs from proportional across sizes.",
-        f"Convergence: early stop after {p['stop_patience']} evaluations ({p['eval_interval']} steps apart) "
-        f"without a {p['stop_rel_tol']:.1%} relative gain in training loss, capped at {p['steps']:,} steps; "
-        f"{results['converged_runs']}/{results['runs']} runs met it before the cap. Runs stopped by the cap "
-        "store less than they could: their capacity is a lower bound.",
+        "clipped sum (negatives set to 0) is shown beside it. Given only the BOS, no model can store more than "
+        "N·(S·log2 V − log2 N) bits (the ceiling).",
+        f"Convergence, three checks fixed before the runs: the 2x cell rerun at twice the passes changes its "
+        f"memorized bits by less than {BUDGET_TOL:.0%}; the 2x and 4x cells agree within {PLATEAU_TOL:.0%}; the "
+        f"0.5x cell stores at least {CEILING_SHARE:.0%} of its ceiling. {conv['passed']}/{conv['cells']} plateau "
+        f"cells passed ({results['converged_share']:.0%}). A size with any failing cell is a lower bound and "
+        "is left out of the fits.",
+        "Bits per parameter: the slope of capacity against all parameters through the origin, fitted per seed "
+        "(mean ± 95% t-interval over seeds; compare Morris et al.'s fitted slope 3.64), and the mean over sizes of "
+        "capacity / parameters (± 95% t-interval over sizes; compare their means 3.83 fp32, 3.51 bf16). In models "
+        "this small the embeddings, LayerNorm gains and biases are a large share of the parameters (the sizes "
+        "table gives the mix).",
         "Double descent: held-out sequences are fresh uniform draws, so no model can get their loss below "
         f"log2 V = {dd['uniform_floor_bits_per_token']:.2f} bits/token; what the held-out loss shows is the "
         "cost of memorization (over-confidence on the training sequences), not generalization. "
@@ -195,12 +236,15 @@ def write_report(results: dict, out: Path) -> dict[str, str]:
         ("Capacity against parameters", report.img(uri["capacity"], "capacity")),
         ("Double descent", report.img(uri["double_descent"], "double descent")),
         ("Capacity per model size", report.table(*tables["sizes"])),
+        ("Convergence checks", report.table(*tables["checks"])),
+        ("Learning-rate sweep", report.table(*tables["lr_sweep"])),
         ("Method and caveats", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"),
         ("Runs", report.table(*tables["runs"]))])
     md = [f"# {title}", "", "## Bits per parameter", _md_table(*tables["summary"]), "",
           f"![memorized bits]({FIGURES['memorized']})", "", f"![capacity]({FIGURES['capacity']})", "",
           f"![double descent]({FIGURES['double_descent']})", "", "## Capacity per model size",
-          _md_table(*tables["sizes"]), "", "## Method and caveats", *[f"- {n}" for n in notes], "",
+          _md_table(*tables["sizes"]), "", "## Convergence checks", _md_table(*tables["checks"]), "",
+          "## Learning-rate sweep", _md_table(*tables["lr_sweep"]), "", "## Method and caveats", *[f"- {n}" for n in notes], "",
           "## Runs", _md_table(*tables["runs"]), ""]
     store.write_text(out / "report.md", "\n".join(md))
     return {"report": str(out / "report.html"), "report_md": str(out / "report.md"),

@@ -1,0 +1,157 @@
+"""Reading a capacity sweep's run records: capacities, the convergence checks, bits per parameter.
+
+Rules, fixed before the runs (issue 12):
+- capacity of a (size, seed) = max over N of its memorized bits (signed sum; Morris et al.'s rule);
+- the convergence checks of a plateau cell (size, seed):
+  budget: the size's 2x cell rerun at twice the passes stores within 3% of the same cell at the normal
+          budget (more passes would not change the figure);
+  plateau: the 2x and 4x cells agree within 5% (a lower 4x cell is under-trained: a converged model
+          stores at least as much of a larger dataset);
+  ceiling: the 0.5x cell stores at least 97% of its ceiling N*(S*log2 V - log2 N) (the data fits, so a
+          converged model memorizes nearly all of it);
+- a size is converged when every one of its cells passes all three; a size that is not is a lower bound,
+  reported, and left out of the fits;
+- bits per parameter, two ways beside Morris et al.'s two: the per-seed least-squares slope of capacity
+  against parameters through the origin (mean over seeds, 95% t-interval; theirs: fitted slope 3.64), and
+  the mean over sizes of capacity / parameters (95% t-interval over sizes; theirs: 3.83 fp32, 3.51 bf16).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict
+
+from ...measure.capacity import fit_bits_per_param, plateau
+from ...measure.stats import mean_sd, t_interval
+
+# Morris et al. 2025 (../shared/REFERENCE.md section 2): means of 16 configurations, all parameters.
+PAPER = {"bits_per_param_bf16": 3.51, "bits_per_param_fp32": 3.83, "fitted_slope_bf16": 3.64,
+         "range_bf16": [2.86, 3.94], "range_fp32": [3.02, 4.23], "headline": 3.6,
+         "parameter_convention": "total"}
+CONVENTIONS = ("total", "non_embedding")
+BUDGET_TOL = 0.03
+PLATEAU_TOL = 0.05
+CEILING_SHARE = 0.97
+LEVEL_TOL = 0.02
+"""A run's training loss levelled off when it fell by less than this share over the last quarter of the
+stable (peak-rate) phase."""
+
+
+def levelled_off(history: list[dict], stable_end_step: int) -> bool | None:
+    """Did the training loss level off before the cooldown? None when too few evaluations tell."""
+    pts = [(h["step"], h["train_loss"]) for h in history if h.get("train_loss") is not None]
+    late = [loss for step, loss in pts if step <= stable_end_step]
+    early = [loss for step, loss in pts if 0 < step <= 0.75 * stable_end_step]
+    if not late or not early or pts[-1][0] == 0:
+        return None
+    return (early[-1] - late[-1]) / early[-1] < LEVEL_TOL
+
+
+def _size_key(r: dict) -> str:
+    return f"d{r['n_embd']}-l{r['n_layer']}"
+
+
+def _rel_diff(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b), 1e-12)
+
+
+def convergence_checks(cells: dict[float, dict], rerun: dict | None) -> dict:
+    """The three checks of one (size, seed): cells maps ratio -> run record, rerun is the size's 2x cell at
+    twice the passes (seed 0's, shared by the size's seeds)."""
+    m2, m4, half = cells[2.0]["memorized_bits"], cells[4.0]["memorized_bits"], cells[0.5]
+    out = {"plateau": {"passed": _rel_diff(m2, m4) <= PLATEAU_TOL, "rel_diff": _rel_diff(m2, m4),
+                       "larger_lower": m4 < m2},
+           "ceiling": {"passed": half["memorized_bits"] >= CEILING_SHARE * half["ceiling_bits"],
+                       "share": half["memorized_bits"] / half["ceiling_bits"]}}
+    if rerun is None:
+        out["budget"] = {"passed": False, "rel_change": None}
+    else:
+        ref = rerun["reference_bits"]
+        change = (rerun["memorized_bits"] - ref) / abs(ref)
+        out["budget"] = {"passed": abs(change) < BUDGET_TOL, "rel_change": change}
+    out["passed"] = all(v["passed"] for v in out.values())
+    return out
+
+
+def analyse(records: list[dict], rerun_records: list[dict], sizes: list[dict], log2_vocab: float) -> dict:
+    """Capacities, convergence, bits per parameter (converged sizes only) and the double descent."""
+    ratio_of = {(s["n_embd"], n): r for s in sizes for r, n in s["cells"].items()}
+    by_size_seed: dict[tuple[int, int], dict[float, dict]] = defaultdict(dict)
+    for r in records:
+        by_size_seed[(r["n_embd"], r["seed"])][ratio_of[(r["n_embd"], r["n_sequences"])]] = r
+    reruns = {}
+    for rr in rerun_records:
+        ref = by_size_seed[(rr["n_embd"], rr["seed"])][2.0]["memorized_bits"]
+        reruns[rr["n_embd"]] = {**rr, "reference_bits": ref}
+    capacities = []
+    for (d, seed), cells in sorted(by_size_seed.items()):
+        pl = plateau([(r["n_sequences"], r["memorized_bits"]) for r in cells.values()])
+        any_r = next(iter(cells.values()))
+        capacities.append({"size": _size_key(any_r), "seed": seed, "n_embd": d,
+                           "n_params_total": any_r["n_params_total"],
+                           "n_params_non_embedding": any_r["n_params_non_embedding"], **asdict(pl),
+                           "checks": convergence_checks(cells, reruns.get(d))})
+    sizes_out = _per_size(capacities, sizes, records)
+    converged = {s["n_embd"] for s in sizes_out if s["converged"]}
+    fits, mean_ratio = {conv: None for conv in CONVENTIONS}, None
+    if converged:
+        for conv in CONVENTIONS:
+            per_seed: dict[int, list[tuple[int, float]]] = defaultdict(list)
+            for c in capacities:
+                if c["n_embd"] in converged:
+                    per_seed[c["seed"]].append((c[f"n_params_{conv}"], c["capacity_bits"]))
+            fits[conv] = fit_bits_per_param(per_seed)
+        ratios = [s["bits_per_param"] for s in sizes_out if s["converged"]]
+        ci = t_interval(ratios)
+        mean_ratio = {"bits_per_param": mean_sd(ratios)[0], "ci95": None if ci is None else list(ci),
+                      "n": len(ratios)}
+    passed = sum(c["checks"]["passed"] for c in capacities)
+    return {"capacities": capacities, "sizes": sizes_out, "bits_per_param": fits, "mean_ratio": mean_ratio,
+            "convergence": {"passed": passed, "cells": len(capacities),
+                            "converged_sizes": sorted(converged), "budget_tol": BUDGET_TOL,
+                            "plateau_tol": PLATEAU_TOL, "ceiling_share": CEILING_SHARE},
+            "converged_share": passed / len(capacities) if capacities else 0.0,
+            "double_descent": _double_descent(records, sizes_out, log2_vocab), "runs": len(records)}
+
+
+def _per_size(capacities: list[dict], sizes: list[dict], records: list[dict]) -> list[dict]:
+    info = {s["n_embd"]: s for s in sizes}
+    groups: dict[int, list[dict]] = defaultdict(list)
+    for c in capacities:
+        groups[c["n_embd"]].append(c)
+    out = []
+    for d, cs in sorted(groups.items(), key=lambda kv: kv[1][0]["n_params_total"]):
+        mean, sd = mean_sd([c["capacity_bits"] for c in cs])
+        failed = sorted({k for c in cs for k, v in c["checks"].items() if k != "passed" and not v["passed"]})
+        runs = [r for r in records if r["n_embd"] == d]
+        out.append({"size": cs[0]["size"], "n_embd": d, "n_params_total": cs[0]["n_params_total"],
+                    "n_params_non_embedding": cs[0]["n_params_non_embedding"],
+                    "parameter_mix": info[d]["parameter_mix"], "cells": {str(k): v for k, v in info[d]["cells"].items()},
+                    "capacity_bits": mean, "capacity_sd_bits": sd,
+                    "bits_per_param": mean / cs[0]["n_params_total"],
+                    "learning_rate": runs[0]["learning_rate"], "passes": runs[0]["passes"],
+                    "converged": not failed, "failed_checks": failed,
+                    "at_n_sequences": sorted(c["at_n_sequences"] for c in cs),
+                    "levelled_off_runs": sum(bool(r["levelled_off"]) for r in runs), "runs": len(runs)})
+    return out
+
+
+def _double_descent(records: list[dict], sizes: list[dict], log2_vocab: float) -> dict:
+    """Mean (over seeds) train and held-out loss per (size, N) against dataset bits / measured capacity."""
+    capacity = {s["size"]: s["capacity_bits"] for s in sizes}
+    cells: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for r in records:
+        cells[(_size_key(r), r["n_sequences"])].append(r)
+    points = []
+    for (size, n), rs in sorted(cells.items()):
+        mean = lambda k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
+        points.append({"size": size, "n_sequences": n, "ratio": mean("dataset_bits") / capacity[size],
+                       "train_loss_bits_per_token": mean("train_loss_bits_per_token"),
+                       "heldout_loss_bits_per_token": mean("heldout_loss_bits_per_token")})
+    peaks = {}
+    for size in capacity:
+        pts = [p for p in points if p["size"] == size]
+        peak = max(pts, key=lambda p: p["heldout_loss_bits_per_token"])
+        peaks[size] = {"ratio": peak["ratio"], "n_sequences": peak["n_sequences"],
+                       "heldout_loss_bits_per_token": peak["heldout_loss_bits_per_token"],
+                       "at_smallest_n": peak["n_sequences"] == min(p["n_sequences"] for p in pts)}
+    return {"points": points, "peaks": peaks, "uniform_floor_bits_per_token": log2_vocab}
