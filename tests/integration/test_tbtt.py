@@ -124,3 +124,21 @@ def test_unknown_profile_is_bad_input(cli, tmp_path):
 def test_every_profile_builds_its_grid(name):
     specs = build_specs(PROFILES[name], 1, None)
     assert len(specs) == 3 * len(PROFILES[name].models) and PROFILES[name].note
+
+
+def test_runs_of_another_schedule_are_refused_before_anything_trains(cli, tmp_path, monkeypatch):
+    """A store left by the old quick schedule (n14 at 8,000 steps) is not read as the new one, and is
+    refused before the time estimate (which trains timed steps) starts."""
+    from memscope import store
+    from memscope.studies.tbtt import recipe
+
+    def no_estimate(*a, **k):
+        raise AssertionError("the estimate ran before the stale store was refused")
+    monkeypatch.setattr(recipe, "estimate_s", no_estimate)
+    from memscope.train import build_run_config
+    old = build_run_config("arithmetic", "n14", {"steps": "8000", "batch_size": "441", "seed": "0"})
+    (tmp_path / "runs" / "arithmetic-n14-seed0").mkdir(parents=True)
+    store.write_json(tmp_path / "runs" / "arithmetic-n14-seed0" / store.CONFIG, old.to_dict())
+    code, _, err = cli("reproduce", "tbtt", "--profile", "quick", "--out", tmp_path)
+    assert code == 2 and "holds a run with other settings" in err and "steps" in err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["arithmetic-n14-seed0"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from ... import store
 from .. import register_study
 from ...errors import ConfigError
-from ...sweep import Spec, run_many
+from ...sweep import Spec, check_existing, run_many
 from ...train import build_run_config
 from .report import write_outputs
 from .tables import TASKS, build_tables, claims, tables_markdown
@@ -145,6 +145,7 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
         raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
     specs = build_specs(p, seeds, withheld)
     out = Path(out) if out is not None else Path("runs") / f"tbtt-{profile}"
+    check_existing(specs, out / "runs")  # runs of another schedule are refused before the estimate, not after
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
     workers = workers or 2
     if todo:
