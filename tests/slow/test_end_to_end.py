@@ -33,11 +33,16 @@ def test_reduced_reproduction_end_to_end(cli, tmp_path):
         assert (out / name).is_file(), name
     back = json.loads((out / "tables.json").read_text())
     assert back["tables"] == r["tables"] and len(back["claims"]) == 5
+    for c in back["claims"]:  # every verdict states its rule, decided at the best checkpoint
+        assert "best checkpoint" in c["rule"] or "best-checkpoint" in c["rule"], c
+    w = back["tables"]["arithmetic"]["n28"]["withheld_correct"]
+    assert len(w["ci95"]) == 2 and w["ci95"][0] <= w["mean"] <= w["ci95"][1] and len(w["final"]) == 2
     assert set(back["tables"]) == {"arithmetic", "capitals", "combined"}
     cellv = back["tables"]["arithmetic"]["n14"]["add_acc"]
     assert len(cellv["values"]) == 2 and cellv["mean"] == pytest.approx(sum(cellv["values"]) / 2)
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Table 2" in html and "held" in html
+    assert "rule (fixed before the runs)" in html and "rule:" in (out / "tables.md").read_text()
     # a rerun trains nothing and rebuilds the same tables
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/model.safetensors")}
     code, stdout, _ = cli("-q", "reproduce", "tbtt", "--profile", "tiny", "--seeds", "2", "--out", out,

@@ -50,10 +50,15 @@ def grid_figure(task: str, histories: dict[str, list[list[dict]]]) -> Figure:
 
 
 def _claims_html(claims: list[dict]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(c['claim'])}</td><td class='{'ok' if c['held'] else 'no'}'>"
+    rows = "".join(f"<tr><td>{html.escape(c['claim'])}</td><td>{html.escape(c['rule'])}</td>"
+                   f"<td class='{'ok' if c['held'] else 'no'}'>"
                    f"{'held' if c['held'] else 'did not hold'}</td><td>{html.escape(c['evidence'])}</td></tr>"
                    for c in claims)
-    return f"<table><tr><th>claim</th><th>here</th><th>evidence</th></tr>{rows}</table>"
+    return ("<p>Every claim is judged on one statistic for every size: the figure at the best checkpoint, "
+            "chosen on non-withheld accuracy (the withheld prompts never choose it); 40/40 at any evaluation "
+            "and at the end are shown as secondary evidence and decide nothing.</p>"
+            f"<table><tr><th>claim</th><th>rule (fixed before the runs)</th><th>here</th><th>evidence</th></tr>"
+            f"{rows}</table>")
 
 
 def _table_html(task: str, rows: dict, seeds: int) -> str:
@@ -71,8 +76,9 @@ def _table_html(task: str, rows: dict, seeds: int) -> str:
 
 def _cell_text(col: str, c: dict) -> str:
     if col == "withheld_correct":
-        return (f"{c['mean']:.1f}/{c['total']}; all right in {c['seeds_40_at_best']} of {len(c['values'])} seeds at "
-                f"best, {c['seeds_40_ever']} ever")
+        ci = "" if c["ci95"] is None else f" [{c['ci95'][0]:.1f}, {c['ci95'][1]:.1f}]"
+        return (f"{c['mean']:.1f}/{c['total']}{ci}; all right in {c['seeds_40_at_best']} of {len(c['values'])} "
+                f"seeds at best (decides); secondary: {c['seeds_40_ever']} ever, {c['seeds_40_final']} at the end")
     return f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}%"
 
 
@@ -87,8 +93,8 @@ def write_outputs(result: dict, summaries: dict[str, dict], out: Path, models: t
     """Write tables.md, tables.json, one figure per task and report.html; returns their paths."""
     out = Path(out)
     md = tables_markdown(result["tables"], seeds)
-    claims_md = "\n".join(f"- **{'held' if c['held'] else 'did not hold'}**: {c['claim']}. {c['evidence']}"
-                          for c in result["claims"])
+    claims_md = "\n".join(f"- **{'held' if c['held'] else 'did not hold'}**: {c['claim']} (rule: {c['rule']}). "
+                          f"{c['evidence']}" for c in result["claims"])
     store.write_text(out / "tables.md", f"{md}\n### Claims\n\n{claims_md}\n")
     store.write_json(out / "tables.json", result)
     files = {"tables_md": str(out / "tables.md"), "tables_json": str(out / "tables.json")}
