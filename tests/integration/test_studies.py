@@ -65,7 +65,7 @@ def test_capacity_is_an_alias_of_reproduce_capacity(cli, monkeypatch, tmp_path):
     from memscope.studies.capacity import recipe as cap
     micro = cap.CapacityProfile(
         name="micro", vocab_size=8, length=8, n_embd=(3,), n_layer=1, mlp_expansion=1, expected_bits_per_param=1.5,
-        seeds=1, passes=20, learning_rates=(0.01,), sweep_passes=5, heldout_sequences=8, warmup_steps=2)
+        seeds=1, passes=20, learning_rates=(0.01,), heldout_sequences=8, warmup_steps=2)
     monkeypatch.setitem(cap.PROFILES, "micro", micro)
     out = tmp_path / "c"
     a = cli("-q", "capacity", "--profile", "micro", "--out", out, "--json")

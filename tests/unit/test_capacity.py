@@ -145,7 +145,7 @@ def test_convergence_is_the_trainers_early_stop_rule():
 # ----------------------------------------------------------------------------- the recipe
 MICRO = cap.CapacityProfile(
     name="micro", vocab_size=8, length=8, n_embd=(3, 6), n_layer=1, mlp_expansion=1,
-    expected_bits_per_param=1.5, seeds=2, passes=30, learning_rates=(0.01, 0.03), sweep_passes=10,
+    expected_bits_per_param=1.5, seeds=2, passes=30, learning_rates=(0.01, 0.03),
     heldout_sequences=16, warmup_steps=5)
 
 

@@ -1,8 +1,10 @@
 """`memscope capacity`: how many bits a GPT stores per parameter (Morris et al. 2025), and its double descent.
 
 Recipe (what the published and public recipes share: about 10^3 or more passes over every sequence):
-1. Learning-rate sweep, recorded: for each model size, the cell at about its expected capacity (seed 0)
-   trains a short budget at each candidate rate; the rate storing the most bits is that size's rate.
+1. Learning-rate sweep, recorded: for each model size, its cell at 2x expected capacity (seed 0: a cell
+   on the plateau, where memorized bits measure capacity rather than the ceiling) trains the grid's full
+   budget at each candidate rate; the rate storing the most bits is that size's rate. (A shorter sweep
+   favours high rates that store less, or turn unstable, at the full budget.)
 2. The grid: model sizes x dataset sizes N at fixed multiples of each size's expected capacity
    (dataset bits / expected capacity = 0.5, 1, 2, 4) x seeds (seed s draws dataset s and initialises
    model s). Every run trains full batch (one step = one pass over its N sequences, the `epochs` sampler)
@@ -64,8 +66,6 @@ class CapacityProfile:
     """Passes over every sequence (full-batch steps) of a grid run."""
     learning_rates: tuple[float, ...]
     """Candidates of the learning-rate sweep."""
-    sweep_passes: int
-    """Passes of a learning-rate sweep run."""
     heldout_sequences: int
     warmup_steps: int = 100
     cooldown_fraction: float = 0.2
@@ -88,18 +88,17 @@ PROFILES = {
     "quick": CapacityProfile(
         name="quick", vocab_size=16, length=16, n_embd=(4, 6, 8, 12, 16), n_layer=1, mlp_expansion=4,
         expected_bits_per_param=1.9, seeds=3, passes=6000, learning_rates=(0.01, 0.03, 0.1),
-        sweep_passes=1500, heldout_sequences=256,
+        heldout_sequences=256,
         note="CPU, 2 cores: 5 one-layer sizes (340-3,664 parameters) x 4 dataset sizes x 3 seeds, 6,000 "
              "full-batch passes each, plus the learning-rate sweep and the double-budget reruns"),
     "paper": CapacityProfile(
         name="paper", vocab_size=32, length=32, n_embd=(16, 24, 32, 48, 64, 96), n_layer=2, mlp_expansion=4,
         expected_bits_per_param=2.5, seeds=3, passes=10_000, learning_rates=(0.003, 0.01, 0.03),
-        sweep_passes=2000, heldout_sequences=1024, max_batch=2048,
+        heldout_sequences=1024, max_batch=2048,
         note="6 two-layer sizes (about 7k-230k parameters), 160-bit sequences, 10,000 passes: a GPU job"),
     "tiny": CapacityProfile(
         name="tiny", vocab_size=16, length=16, n_embd=(4, 8), n_layer=1, mlp_expansion=4,
-        expected_bits_per_param=1.9, seeds=2, passes=300, learning_rates=(0.03, 0.1), sweep_passes=100,
-        heldout_sequences=64,
+        expected_bits_per_param=1.9, seeds=2, passes=300, learning_rates=(0.03, 0.1), heldout_sequences=64,
         note="a smoke test of the whole pipeline (about a minute on CPU); not a measurement"),
 }
 
@@ -165,8 +164,8 @@ def cell_sizes(p: CapacityProfile, n_params_total: int) -> dict[float, int]:
     return {r: max(2, round(r * expected / bits_per_sequence(p))) for r in p.ratios}
 
 
-def run_name(n_embd: int, n_layer: int, n_sequences: int, seed: int) -> str:
-    return f"d{n_embd}-l{n_layer}-n{n_sequences}-s{seed}"
+def run_name(n_embd: int, n_layer: int, n_sequences: int, learning_rate: float, seed: int) -> str:
+    return f"d{n_embd}-l{n_layer}-n{n_sequences}-lr{learning_rate:g}-s{seed}"
 
 
 def sizes_of(p: CapacityProfile, precision: str) -> list[dict]:
@@ -185,16 +184,15 @@ def sizes_of(p: CapacityProfile, precision: str) -> list[dict]:
 
 
 def sweep_specs(p: CapacityProfile, precision: str, sizes: list[dict]) -> list[tuple[str, RunConfig]]:
-    """Learning-rate sweep: each size's 1x cell, seed 0, at every candidate rate, sweep_passes passes."""
-    return [(f"d{s['n_embd']}-lr{lr:g}", run_config(p, s["n_embd"], s["cells"][1.0], 0, precision, lr,
-                                                    p.sweep_passes))
+    """Learning-rate sweep: each size's 2x cell, seed 0, at every candidate rate, the grid's passes."""
+    return [(f"d{s['n_embd']}-lr{lr:g}", run_config(p, s["n_embd"], s["cells"][2.0], 0, precision, lr, p.passes))
             for s in sizes for lr in p.learning_rates]
 
 
 def grid_specs(p: CapacityProfile, precision: str, sizes: list[dict], rates: dict[int, float]
                ) -> list[tuple[str, RunConfig]]:
     """Every (name, RunConfig) of the grid, small models first."""
-    return [(run_name(s["n_embd"], p.n_layer, n, seed),
+    return [(run_name(s["n_embd"], p.n_layer, n, rates[s["n_embd"]], seed),
              run_config(p, s["n_embd"], n, seed, precision, rates[s["n_embd"]], p.passes))
             for s in sizes for seed in range(p.seeds) for n in s["cells"].values()]
 
@@ -202,7 +200,7 @@ def grid_specs(p: CapacityProfile, precision: str, sizes: list[dict], rates: dic
 def rerun_specs(p: CapacityProfile, precision: str, sizes: list[dict], rates: dict[int, float]
                 ) -> list[tuple[str, RunConfig]]:
     """Each size's 2x cell, seed 0, at twice the passes (the budget check)."""
-    return [(run_name(s["n_embd"], p.n_layer, s["cells"][2.0], 0),
+    return [(run_name(s["n_embd"], p.n_layer, s["cells"][2.0], rates[s["n_embd"]], 0),
              run_config(p, s["n_embd"], s["cells"][2.0], 0, precision, rates[s["n_embd"]], 2 * p.passes))
             for s in sizes]
 
@@ -243,7 +241,7 @@ def pick_rates(p: CapacityProfile, sizes: list[dict], sweep_records: list[dict])
         rows = [r for r in sweep_records if r["n_embd"] == s["n_embd"]]
         best = max(rows, key=lambda r: r["memorized_bits"])
         rates[s["n_embd"]] = best["learning_rate"]
-        table.append({"n_embd": s["n_embd"], "n_sequences": s["cells"][1.0], "passes": p.sweep_passes,
+        table.append({"n_embd": s["n_embd"], "n_sequences": s["cells"][2.0], "passes": p.passes,
                       "memorized_bits": {f"{r['learning_rate']:g}": r["memorized_bits"] for r in rows},
                       "chosen": best["learning_rate"]})
     return rates, table

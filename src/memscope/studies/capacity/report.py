@@ -171,7 +171,7 @@ def _tables(results: dict) -> dict[str, tuple[list[str], list[list]]]:
         "checks": (["size", "seed", "capacity bits", f"budget: 2x passes (< {BUDGET_TOL:.0%})",
                     f"plateau: 2x vs 4x cell (<= {PLATEAU_TOL:.0%})",
                     f"ceiling: 0.5x cell (>= {CEILING_SHARE:.0%})", "passed"], checks),
-        "lr_sweep": (["size", "N (1x cell)", "passes", "memorized bits by learning rate", "chosen"], sweep),
+        "lr_sweep": (["size", "N (2x cell)", "passes", "memorized bits by learning rate", "chosen"], sweep),
         "runs": (["run", "dataset bits", "memorized (signed)", "memorized (clipped)", "ceiling",
                   "train loss bits/token", "held-out loss bits/token", "passes", "loss levelled off"], runs)}
 
@@ -189,7 +189,7 @@ def _notes(results: dict) -> list[str]:
         f"Training: full batch (one step = one pass over the N sequences), {p['passes']:,} passes, AdamW without "
         f"weight decay, warmup then the peak rate held and decayed linearly to 1% over the last "
         f"{p['cooldown_fraction']:.0%} (warmup-stable-decay); each size's rate is the best of "
-        f"{', '.join(f'{lr:g}' for lr in p['learning_rates'])} in a {p['sweep_passes']:,}-pass sweep on its 1x cell.",
+        f"{', '.join(f'{lr:g}' for lr in p['learning_rates'])} in a sweep on its 2x cell (seed 0) at the grid's passes.",
         "Memorized bits of a sequence = S·log2 V − NLL in bits (uniform reference); the BOS newline before each "
         "sequence is context and never scored. Dataset memorization = the signed sum (capacity uses it); the "
         "clipped sum (negatives set to 0) is shown beside it. Given only the BOS, no model can store more than "
