@@ -3,4 +3,3 @@ from ..runconfig import RunConfig, build_run_config, load_run_config
 from .loop import group_key, train, train_group
 
 __all__ = ["RunConfig", "build_run_config", "group_key", "load_run_config", "train", "train_group"]
-from . import monitors  # noqa: F401,E402  (registers the memorization and fourier callbacks)
