@@ -16,7 +16,7 @@ from pathlib import Path
 from ... import store
 from .. import register_study
 from ...errors import ConfigError
-from ...sweep import Spec, run_many
+from ...sweep import Spec, check_executor, run_many
 from ...tasks import make_task
 from ...train import build_run_config
 from .report import write_outputs
@@ -134,6 +134,7 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     runs/grokking-PROFILE).
     """
     p = get_profile(profile)
+    check_executor(executor)  # before the estimate, which times a few steps
     seeds = p.seeds if seeds is None else seeds
     if seeds < 1:
         raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
