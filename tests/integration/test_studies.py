@@ -8,13 +8,13 @@ from memscope.errors import ConfigError
 
 
 def test_unknown_study_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown study 'nope'; known: tbtt, capacity"):
+    with pytest.raises(ConfigError, match=r"unknown study 'nope'; known: tbtt, capacity, grokking"):
         studies.get_study("nope")
 
 
 def test_each_study_has_a_description_profiles_and_its_options():
     found = studies.list_studies()
-    assert list(found) == ["tbtt", "capacity"]
+    assert list(found) == ["tbtt", "capacity", "grokking"]
     assert found["tbtt"].options.keys() == {"withheld"} and "tiny" in found["tbtt"].profiles
     assert found["capacity"].options.keys() == {"precision", "device"} and "tiny" in found["capacity"].profiles
     assert all(s.description and "\n" not in s.description for s in found.values())
@@ -42,16 +42,16 @@ def test_a_new_study_is_one_decorated_function(monkeypatch):
 def test_reproduce_list(cli, cli_json):
     code, out, err = cli("reproduce", "--list")
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 2 and lines[0].startswith("tbtt: ") and "profiles: quick" in lines[0]
-    assert lines[1].startswith("capacity: ")
+    assert code == 0 and len(lines) == 3 and lines[0].startswith("tbtt: ") and "profiles: quick" in lines[0]
+    assert lines[1].startswith("capacity: ") and lines[2].startswith("grokking: ")
     listed = cli_json("reproduce", "--list")
-    assert set(listed) == {"tbtt", "capacity"} and listed["capacity"]["options"] == ["precision", "device"]
+    assert set(listed) == {"tbtt", "capacity", "grokking"} and listed["capacity"]["options"] == ["precision", "device"]
 
 
 @pytest.mark.parametrize("argv, needle", [
     (["reproduce", "capacity", "--withheld", "2,3"], "--withheld is not an option of study 'capacity'"),
     (["reproduce", "tbtt", "--precision", "bf16"], "--precision is not an option of study 'tbtt'"),
-    (["reproduce", "nope"], "unknown study 'nope'; known: tbtt, capacity"),
+    (["reproduce", "nope"], "unknown study 'nope'; known: tbtt, capacity, grokking"),
     (["reproduce", "--json"], "name a study"),
     (["reproduce", "tbtt", "--bogus", "1"], "unrecognized arguments: --bogus 1"),
 ])

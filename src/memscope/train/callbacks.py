@@ -5,7 +5,8 @@ stop (`should_stop`), and may add final figures to summary.json (`summarize`). B
 - `protocol`: every task of the run scored with its evaluation suites (evaluate.py, the paper's protocol);
 - `best`: best.safetensors is the evaluation with the highest `best_metric` (the latest among equals);
 - `early_stop`: the convergence rule below (stop_patience, stop_rel_tol);
-- `weight_norm`: a monitor, the L2 norm of all weights.
+- `weight_norm`: a monitor, the L2 norm of all weights;
+- `memorization`, `fourier`: monitors in train/monitors.py (memorized bits, Fourier sparsity).
 Later monitors register here with `@register_callback("name")`; the trainer never changes.
 """
 from __future__ import annotations

@@ -1,0 +1,168 @@
+"""`memscope reproduce grokking`: watch a model move from memorizing to generalizing, with a memorization meter.
+
+Grid: weight decay x train fraction x seeds on the `modular` task, full-batch AdamW (sampler=epochs with a
+batch of the whole training set: each step is one epoch), monitors `memorization`, `fourier`, `weight_norm`
+at every evaluation. Runs of one (weight decay, fraction) differ only in their seed (initialization and
+split) and train together as one ensemble (sweep.run_many; weight decay is part of the training schedule,
+so each weight decay is its own group). Reading never trains: a rerun trains only what is missing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ... import store
+from .. import register_study
+from ...errors import ConfigError
+from ...sweep import Spec, check_executor, run_many
+from ...tasks import make_task
+from ...train import build_run_config
+from .report import write_outputs
+from .tables import claims, run_figures, setting_row, tables_markdown
+
+log = logging.getLogger(__name__)
+MONITORS = "memorization,fourier,weight_norm"
+
+
+@dataclass(frozen=True)
+class Profile:
+    p: int
+    weight_decays: tuple[float, ...]
+    fractions: tuple[float, ...]
+    seeds: int
+    steps: int
+    eval_interval: int
+    n_embd: int
+    n_head: int
+    learning_rate: float
+    n_layer: int = 1
+    mlp_expansion: int = 4
+    operator: str = "+"
+    note: str = ""
+
+    def overrides(self, wd: float, fraction: float, seed: int, n_train: int) -> dict[str, str]:
+        return {"p": str(self.p), "operator": self.operator, "train_fraction": str(fraction),
+                "split_seed": str(seed), "seed": str(seed),
+                "n_layer": str(self.n_layer), "n_head": str(self.n_head), "n_embd": str(self.n_embd),
+                "mlp_expansion": str(self.mlp_expansion),
+                "learning_rate": str(self.learning_rate), "min_lr": str(self.learning_rate),
+                "warmup_steps": "10", "lr_decay_steps": "10",  # Nanda et al.: a short warmup, then constant
+                "weight_decay": str(wd), "beta1": "0.9", "beta2": "0.98", "grad_clip": "0",
+                "sampler": "epochs", "epochs": str(self.steps), "steps": str(self.steps),
+                "batch_size": str(n_train), "eval_interval": str(self.eval_interval),
+                "callbacks": MONITORS}
+
+
+PROFILES = {
+    # Chosen from the short probe runs in docs/RESULTS.md (grokking study): at p = 31 and fraction 0.5,
+    # weight decay 1.0 with lr 1e-2 passes 90% held-out by step 320 while weight decay 0 stays near the 50%
+    # commutation plateau; at lr 3e-3 the same takes 930 steps, at 1e-3 more than 1,500; fraction 0.7
+    # generalizes at once (no delay), 0.3 not within 1,500 steps at lr 3e-3.
+    "quick": Profile(p=31, weight_decays=(0.0, 0.3, 1.0), fractions=(0.4, 0.5), seeds=3, steps=1500,
+                     eval_interval=25, n_embd=64, n_head=4, learning_rate=1e-2,
+                     note="a+b mod 31, 1 layer, width 64, 4 heads, MLP 256, AdamW lr 1e-2 (betas 0.9/0.98), "
+                          "full batch, 1,500 steps"),
+    # Plumbing check (tests): every table, figure and claim from a few steps; shows no claim.
+    "tiny": Profile(p=11, weight_decays=(0.0, 1.0), fractions=(0.5,), seeds=2, steps=30, eval_interval=10,
+                    n_embd=16, n_head=2, learning_rate=3e-3, note="plumbing check, 30 steps"),
+    # Nanda et al. 2023 (../shared/REFERENCE.md section 8): 1 layer, width 128, 4 heads, MLP 512, lr 1e-3,
+    # weight decay 1.0, 30% of the pairs, full batch; memscope's GPT keeps its LayerNorm, learned positions
+    # and tied embeddings (theirs has no LayerNorm and separate unembedding).
+    "paper": Profile(p=113, weight_decays=(0.0, 0.1, 1.0), fractions=(0.3, 0.5), seeds=3, steps=25_000,
+                     eval_interval=250, n_embd=128, n_head=4, learning_rate=1e-3,
+                     note="Nanda et al. 2023: a+b mod 113, 1 layer, width 128, 4 heads, MLP 512, lr 1e-3, "
+                          "full batch, 25,000 steps"),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}", param="profile")
+    return PROFILES[name]
+
+
+def run_name(wd: float, fraction: float, seed: int) -> str:
+    return f"wd{wd:g}-frac{fraction:g}-seed{seed}"
+
+
+def build_specs(profile: Profile, seeds: int) -> list[Spec]:
+    specs = []
+    for wd in profile.weight_decays:
+        for f in profile.fractions:
+            for seed in range(seeds):
+                n_train = len(make_task("modular", {"p": profile.p, "train_fraction": f,
+                                                    "operator": profile.operator}).split[0])
+                rc = build_run_config("modular", "n14", profile.overrides(wd, f, seed, n_train))
+                specs.append((run_name(wd, f, seed), rc))
+    return specs
+
+
+def estimate_s(specs: list[Spec], seeds: int) -> float:
+    """Seconds of training here: 5 timed full-batch steps of each group's ensemble, times its steps
+    (evaluations not counted: about a tenth more at the profiles' cadence)."""
+    from ...bench import time_steps
+    from ...runtime import configure_cpu, resolve_device
+    total, timed = 0.0, {}
+    for name, rc in specs[::seeds]:  # one group per (weight decay, fraction)
+        dev = resolve_device(rc.train.device)
+        configure_cpu(dev, rc.train.threads)
+        key = (rc.train.batch_size, rc.model.n_embd)
+        if key not in timed:
+            overrides = {"p": str(rc.task_params["p"]), "train_fraction": str(rc.task_params["train_fraction"]),
+                         "n_embd": str(rc.model.n_embd), "n_head": str(rc.model.n_head),
+                         "n_layer": str(rc.model.n_layer), "mlp_expansion": str(rc.model.mlp_expansion),
+                         "batch_size": str(rc.train.batch_size), "sampler": "epochs", "epochs": "100"}
+            timed[key], _, _ = time_steps("modular", "n14", seeds, dev, overrides, steps=5, warmup=2)
+        total += timed[key] * rc.train.steps
+    return total
+
+
+def format_reproduction(r: dict) -> str:
+    claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
+                            for c in r["claims"])
+    return f"{r['tables_md']}\nClaims:\n{claims_text}\n\nreport: {r['files']['report']}"
+
+
+@register_study("grokking", profiles=PROFILES, text=format_reproduction)
+def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "pool",
+              workers: int | None = None, address: str | None = None) -> dict:
+    """Grokking (Power et al. 2022; Nanda et al. 2023) with memorized bits, capacity use and Fourier sparsity.
+
+    Trains what is missing, then writes tables (Markdown, JSON), figures and report.html into out (default
+    runs/grokking-PROFILE).
+    """
+    p = get_profile(profile)
+    check_executor(executor)  # before the estimate, which times a few steps
+    seeds = p.seeds if seeds is None else seeds
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
+    specs = build_specs(p, seeds)
+    out = Path(out) if out is not None else Path("runs") / f"grokking-{profile}"
+    todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
+    if todo:
+        est = estimate_s(specs, seeds) * len(todo) / len(specs)
+        log.info("grokking %s: %d of %d runs to train, about %.0f min of training on one core", profile, len(todo),
+                 len(specs), est / 60)
+    t0 = time.perf_counter()
+    summaries = run_many(specs, out / "runs", executor, workers or 2, address, max_k=seeds)
+    wall_s = time.perf_counter() - t0
+    runs: dict[tuple[float, float], list[dict]] = {}
+    histories: dict[str, list[dict]] = {}
+    for name, rc in specs:
+        histories[name] = store.read_metrics(out / "runs" / name / store.METRICS)
+        key = (rc.train.weight_decay, rc.task_params["train_fraction"])
+        runs.setdefault(key, []).append({"name": name, **run_figures(histories[name])})
+    rows = {k: setting_row(v) for k, v in runs.items()}
+    result = {"profile": profile, "note": p.note, "seeds": seeds, "p": p.p,
+              "weight_decays": list(p.weight_decays), "fractions": list(p.fractions),
+              "settings": [{"weight_decay": wd, "train_fraction": f, **rows[(wd, f)], "runs": runs[(wd, f)]}
+                           for wd, f in sorted(rows)],
+              "claims": claims(rows, runs, p.weight_decays, p.fractions),
+              "tables_md": tables_markdown(rows), "train_wall_s": round(wall_s, 1), "n_runs": len(specs),
+              "n_params": summaries[specs[0][0]].get("n_params_total"),
+              "bits_per_param": summaries[specs[0][0]].get("bits_per_param"),
+              "bits_per_param_source": summaries[specs[0][0]].get("bits_per_param_source")}
+    result["files"] = write_outputs(result, histories, out)
+    return result
