@@ -14,7 +14,6 @@ sweep.run_many (ensembles of same-shape runs, resumable); everything after reads
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -91,20 +90,25 @@ def get_profile(name: str) -> SortingProfile:
     return PROFILES[name]
 
 
-def run_config(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> RunConfig:
+def overrides(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> dict[str, str]:
+    """The run's settings as command-line text: task, model and training."""
     task = {"n_lists": n_lists, "min_length": p.min_length, "max_length": p.max_length, "n_values": p.n_values,
             "duplicates": str(p.duplicates).lower(), "withheld_pair": ",".join(map(str, p.withheld_pair)),
             "seed": seed, "eval_lists": 32}
-    window = 2 * p.max_length + 2
-    overrides = {**{f"task.{k}": v for k, v in task.items()},
-                 "model.n_embd": n_embd, "model.n_layer": p.n_layer, "model.n_head": max(1, n_embd // 16),
-                 "model.mlp_expansion": p.mlp_expansion, "model.pos_encoding": pos,
-                 "train.steps": p.steps, "train.warmup_steps": p.steps // 10, "train.lr_decay_steps": p.steps,
-                 "train.learning_rate": p.learning_rate, "train.min_lr": p.learning_rate / 10,
-                 "train.weight_decay": 0.0, "train.batch_size": p.batch_size,
-                 "train.eval_interval": p.steps, "train.eval_samples": 1, "train.window": window,
-                 "train.seed": seed}
-    return build_run_config("sorting", "n14", {k: str(v) for k, v in overrides.items()})
+    window = 2 * p.max_length + 2  # a training line: BOS through its last output character
+    settings = {**{f"task.{k}": v for k, v in task.items()},
+                "model.n_embd": n_embd, "model.n_layer": p.n_layer, "model.n_head": max(1, n_embd // 16),
+                "model.mlp_expansion": p.mlp_expansion, "model.pos_encoding": pos,
+                "train.steps": p.steps, "train.warmup_steps": p.steps // 10, "train.lr_decay_steps": p.steps,
+                "train.learning_rate": p.learning_rate, "train.min_lr": p.learning_rate / 10,
+                "train.weight_decay": 0.0, "train.batch_size": p.batch_size,
+                "train.eval_interval": p.steps, "train.eval_samples": 1, "train.window": window,
+                "train.seed": seed}
+    return {k: str(v) for k, v in settings.items()}
+
+
+def run_config(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> RunConfig:
+    return build_run_config("sorting", "n14", overrides(p, n_embd, n_lists, seed, pos))
 
 
 def cell_name(n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> str:
@@ -120,27 +124,24 @@ def build_specs(p: SortingProfile) -> list[tuple[str, RunConfig]]:
     return specs
 
 
-def estimate_s(specs: list[tuple[str, RunConfig]], root: Path) -> float:
-    """Seconds the missing runs should take here, one group after another: each distinct ensemble (shape
-    and member count, as run_many groups them) trained for 10 and for 30 steps in a scratch directory; the
-    difference / 20 is its time per step (setup and evaluation cancel), times its steps."""
+def estimate_s(p: SortingProfile, specs: list[tuple[str, RunConfig]], root: Path) -> float:
+    """Seconds the missing runs' training steps should take here, one group after another: 20 timed steps
+    (after 5 of warm-up, bench.time_steps) of each distinct ensemble (shape and member count, as run_many
+    groups them), times its steps. Evaluations and the scoring afterwards are not counted."""
+    from ...bench import time_steps
+    from ...runtime import configure_cpu, resolve_device
     from ...sweep import make_groups
-    from ...train.loop import train_group
-    per_step: dict[tuple[str, int], float] = {}
+    per_step: dict[tuple, float] = {}
     total = 0.0
     for g in make_groups(specs, root):
         rc = g[0][1]
-        key = (f"{rc.model.n_embd}-{rc.model.n_layer}-{rc.model.pos_encoding}-{rc.train.batch_size}", len(g))
+        key = (rc.model.n_embd, rc.model.pos_encoding, len(g))
         if key not in per_step:
-            walls = []
-            for steps in (10, 30):
-                short = [replace(r, train=replace(r.train, steps=steps, warmup_steps=1, lr_decay_steps=steps,
-                                                  eval_interval=steps)) for _, r in g]
-                with tempfile.TemporaryDirectory() as tmp:
-                    t0 = time.perf_counter()
-                    train_group(short, [Path(tmp) / str(i) for i in range(len(short))])
-                    walls.append(time.perf_counter() - t0)
-            per_step[key] = max(walls[1] - walls[0], 0.0) / 20
+            dev = resolve_device(rc.train.device)
+            configure_cpu(dev, rc.train.threads)  # as the trainer will
+            settings = overrides(p, rc.model.n_embd, p.n_lists[-1], 0, rc.model.pos_encoding)
+            del settings["train.seed"]  # time_steps seeds its members 0..K-1
+            per_step[key], _, _ = time_steps("sorting", "n14", len(g), dev, settings, steps=20, warmup=5)
         total += per_step[key] * rc.train.steps
     return total
 
@@ -153,7 +154,7 @@ def run_sorting(p: SortingProfile, out: Path | None = None, executor: str = "loc
     todo = [s for s in specs if not (runs_dir / s[0] / store.SUMMARY).is_file()]
     est = None
     if todo and estimate:
-        est = estimate_s(todo, runs_dir)
+        est = estimate_s(p, todo, runs_dir)
         log.info("sorting %s: %d of %d runs to train, about %.0f s of training here (one worker)", p.name,
                  len(todo), len(specs), est)
     t0 = time.perf_counter()
