@@ -136,11 +136,17 @@ class Sorting(Task):
         return self.n_lists * self.bits_per_list
 
     # ------------------------------------------------------------------ drawing
-    def _draw(self, g: torch.Generator, lo: int, hi: int) -> tuple[int, ...]:
-        length = int(torch.randint(lo, hi + 1, (1,), generator=g))
-        if self.duplicates:
-            return tuple(torch.randint(self.n_values, (length,), generator=g).tolist())
-        return tuple(torch.randperm(self.n_values, generator=g)[:length].tolist())
+    def _stream(self, g: torch.Generator, lo: int, hi: int, chunk: int = 4096):
+        """Lists drawn one after another (length uniform in lo..hi, then the values), CHUNK rows of random
+        numbers at a time: the same sequence whatever the caller consumes."""
+        while True:
+            lengths = torch.randint(lo, hi + 1, (chunk,), generator=g).tolist()
+            if self.duplicates:
+                rows = torch.randint(self.n_values, (chunk, hi), generator=g).tolist()
+            else:  # a uniform random permutation per row (argsort of uniforms), its first L values
+                rows = torch.rand(chunk, self.n_values, generator=g).argsort(dim=1)[:, :hi].tolist()
+            for n, row in zip(lengths, rows):
+                yield tuple(row[:n])
 
     def has_pair(self, values) -> bool:
         return bool(self.withheld_pair) and all(v in values for v in self.withheld_pair)
@@ -150,18 +156,19 @@ class Sorting(Task):
         """The N distinct training lists, in draw order (rejection of repeats and of the withheld pair)."""
         g = torch.Generator().manual_seed(self.seed)
         seen, out = set(), []
-        budget = 50 * self.n_lists + 10_000
-        while len(out) < self.n_lists:
-            budget -= 1
-            if budget < 0:
-                raise ConfigError(f"could not draw {self.n_lists} distinct lists without the withheld pair; "
-                                  "lower n_lists or widen the lists")
-            v = self._draw(g, self.min_length, self.max_length)
+        stream = self._stream(g, self.min_length, self.max_length)
+        for _ in range(50 * self.n_lists + 10_000):
+            if len(out) == self.n_lists:
+                break
+            v = next(stream)
             key = list_key(v)
             if key in seen or self.has_pair(v):
                 continue
             seen.add(key)
             out.append(v)
+        if len(out) < self.n_lists:
+            raise ConfigError(f"could not draw {self.n_lists} distinct lists without the withheld pair; "
+                              "lower n_lists or widen the lists")
         return tuple(out)
 
     @cached_property
@@ -183,10 +190,11 @@ class Sorting(Task):
             if hi < lo:
                 return []
         out, keys = [], set()
+        stream = self._stream(g, lo, hi, chunk=1024)  # fixed: a suite of n lists is a prefix of a larger one
         for _ in range(200 * n + 1000):
             if len(out) == n:
                 break
-            v = self._draw(g, lo, hi)
+            v = next(stream)
             if kind == "withheld" and not self.has_pair(v):
                 continue
             key = list_key(v)
