@@ -35,6 +35,8 @@ def test_train_and_unseen_suites_are_disjoint_by_hash():
     assert not train & {list_key(v) for v in unseen}
     assert all(t.min_length <= len(v) <= t.max_length for v in unseen)
     assert t.draw_suite("seen", 10) == list(t.train_lists[:10])
+    assert t.draw_suite("unseen", 10) == unseen[:10]  # a small suite is the start of a larger one
+    assert task().train_lists == t.train_lists and task(seed=1).train_lists != t.train_lists
 
 
 def test_longer_suite_runs_past_the_training_lengths_up_to_the_factor():

@@ -40,7 +40,7 @@ def fig_phase(r: dict) -> Figure:
     for i, p in enumerate(ps):
         for j, n in enumerate(ns):
             if not math.isnan(grid[i][j]):
-                ax.text(n, p, f"{grid[i][j]:.2f}", ha="center", va="center", fontsize=7)
+                ax.text(n, p * 1.1, f"{grid[i][j]:.2f}", ha="center", va="bottom", fontsize=7)  # above the star
     p_line = [_edges(ps)[0], _edges(ps)[-1]]
     ax.plot([p * r["bits_per_param"] / r["bits_per_list"] for p in p_line], p_line, "k--", lw=1.5,
             label=f"dataset bits = capacity ({r['bits_per_param']:.2f} bits/param)")
