@@ -160,6 +160,10 @@ def run_sorting(p: SortingProfile, out: Path | None = None, executor: str = "loc
     t0 = time.perf_counter()
     run_many(specs, runs_dir, executor=executor, workers=workers, address=address)
     train_wall_s = time.perf_counter() - t0
+    previous = out / "results.json"
+    if not todo and previous.is_file():  # a rerun that trained nothing keeps the training invocation's figures
+        old = store.read_json(previous, "sorting results")
+        train_wall_s, est = old.get("train_wall_s", train_wall_s), old.get("estimated_train_s")
     bpp, bpp_source = bits_per_param_source()
     records = [measure_run(runs_dir / name, p.measure_lists) for name, _ in specs]
     baselines = []

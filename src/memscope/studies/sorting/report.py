@@ -92,7 +92,8 @@ def _notes(r: dict) -> list[str]:
         "fixed before the runs.",
         "Not done here: sorting's metamorphic relation (permutation of the input gives the same output) "
         "belongs in the metamorphic registry, which does not exist yet.",
-        f"Profile: {p['note']}. Training wall time {r['train_wall_s']:.0f} s for {r['n_runs']} runs.",
+        f"Profile: {p['note']}. Training wall time {r['train_wall_s']:.0f} s for {r['n_runs']} runs (estimated "
+        f"beforehand: {'-' if r['estimated_train_s'] is None else format(r['estimated_train_s'], '.0f')} s).",
     ]
 
 
