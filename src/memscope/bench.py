@@ -57,7 +57,7 @@ def _sync(device: torch.device) -> None:
 
 def _group(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str]):
     """K members of one shape (seeds 0..K-1) with their optimiser and batches, as the trainer builds them."""
-    rcs = [build_run_config(task, preset, {**overrides, "seed": str(s)}) for s in range(k)]
+    rcs = [build_run_config(task, preset, {**overrides, "train.seed": str(s)}) for s in range(k)]
     batches = make_batches(rcs, device)
     model = EnsembleGPT.from_seeds(rcs[0].model, [rc.train.seed for rc in rcs]).to(device)
     return rcs[0], model, make_ensemble_optimizer(model, rcs[0].train), batches
