@@ -16,6 +16,7 @@ from ..errors import ConfigError
 STUDY_PACKAGES = (  # one line per study: the package whose import registers it
     "tbtt",
     "capacity",
+    "forgetting",
 )
 COMMON_OPTIONS = ("profile", "seeds", "out", "executor", "workers", "address")
 """Parameters every study entry point takes: reproduce(profile, seeds, out, executor, workers, address, *, ...)."""
