@@ -17,18 +17,21 @@ Figures go to metrics.jsonl under `<task label>.`: per-canary lists (`exposure_b
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from ..evaluate import eval_generator, evaluate
-from ..measure.exposure import canary_exposure, n_candidates, parse_format
+from ..measure.exposure import canary_exposure, enumerate_candidates, n_candidates, parse_format
 from ..measure.likelihood import LOG2E
 from ..models.lm import LanguageModel
+from ..tasks import Suite
 from ..tasks.arithmetic import Arithmetic
 from ..tasks.canaries import Canaries
 from ..tasks.facts import Facts
+from ..vocab import BOS
 from .callbacks import Callback, EvalContext, register_callback
 
 MAX_EXACT_CANDIDATES = 10 ** 6
@@ -47,24 +50,23 @@ def stem_score_fn(lm: LanguageModel):
         for i, t in enumerate(texts):
             stems[t[:-1]].append(i)
         keys = list(stems)
+        last_id = {ch: lm.tokenize([ch])[0][0] for ch in {t[-1] for t in texts}}
         for b in range(0, len(keys), lm.batch_size):
             chunk = keys[b: b + lm.batch_size]
             seqs = lm.encode([k + texts[stems[k][0]][-1] for k in chunk])
-            lengths = {len(s) for s in seqs}
-            if len(lengths) != 1:  # stems of several lengths: score them one by one
+            if len({len(s) for s in seqs}) != 1:  # stems of several lengths: score them one by one
                 for k in chunk:
-                    idx = stems[k]
-                    out[idx] = lm.sequence_nll_bits(lm.encode([texts[i] for i in idx])).numpy()
+                    out[stems[k]] = lm.sequence_nll_bits(lm.encode([texts[i] for i in stems[k]])).numpy()
                 continue
             with torch.no_grad(), lm._inference():
                 idx = torch.tensor(seqs, dtype=torch.long, device=lm.device)  # (B, T)
                 logp = F.log_softmax(lm.logits_fn(idx[:, :-1]).float(), dim=-1) * LOG2E  # (B, T-1, V)
                 stem_nll = -logp[:, :-1].gather(-1, idx[:, 1:-1, None]).squeeze(-1).sum(-1)  # (B,)
                 last = -logp[:, -1]  # (B, V)
-            for row, k in enumerate(chunk):
-                ids = stems[k]
-                ends = torch.tensor([lm.tokenize([texts[i][-1]])[0][0] for i in ids])
-                out[ids] = (stem_nll[row].double() + last[row, ends].double()).cpu().numpy()
+            rows = torch.tensor([row for row, k in enumerate(chunk) for _ in stems[k]])
+            ends = torch.tensor([last_id[texts[i][-1]] for k in chunk for i in stems[k]])
+            ids = [i for k in chunk for i in stems[k]]
+            out[ids] = (stem_nll[rows].double() + last[rows, ends].double()).cpu().numpy()
         return out
     return score
 
@@ -80,8 +82,13 @@ def canary_figures(lm: LanguageModel, task: Canaries, generator: torch.Generator
     records = task.canary_records()
     n_in = len(task.canaries)
     positions = parse_format(records[0]["format"])
-    rows = canary_exposure(stem_score_fn(lm), records, generator,
-                           max_candidates=max(MAX_EXACT_CANDIDATES, n_candidates(positions)))
+    score = stem_score_fn(lm)
+    if n_candidates(positions) <= MAX_EXACT_CANDIDATES:  # every format's candidates in one batched pass
+        formats = list(dict.fromkeys(r["format"] for r in records))
+        texts = [t for f in formats for t in enumerate_candidates(parse_format(f))]
+        cache = dict(zip(texts, score(texts)))
+        score = lambda xs: np.array([cache[x] for x in xs])  # noqa: E731
+    rows = canary_exposure(score, records, generator, max_candidates=MAX_EXACT_CANDIDATES)
     texts = [r["text"] for r in records]
     nll = secret_nll_bits(lm, texts, task.secret_digits)
     prefixes = [task.prefix_of(t) for t in texts]
@@ -102,9 +109,18 @@ def canary_figures(lm: LanguageModel, task: Canaries, generator: torch.Generator
     return out
 
 
+def after_bos(suites: list[Suite]) -> list[Suite]:
+    """The suites with every prompt after a BOS: one-line-per-row samplers (epochs) train each line right
+    after its BOS, so a prompt without one would sit one position off (learned positions)."""
+    return [replace(s, prompts=tuple(p if p.text.startswith(BOS) else replace(p, text=BOS + p.text)
+                                     for p in s.prompts)) for s in suites]
+
+
 def protocol_figures(lm: LanguageModel, task, seed: int, step: int, temperature: float, top_k: int) -> dict:
-    """Seen accuracy (facts recall, arithmetic) and the held-out/withheld share, one sample per prompt."""
-    m = evaluate(lm, task, n_samples=1, temperature=temperature, top_k=top_k, generator=eval_generator(seed, step))
+    """Seen accuracy (facts recall, arithmetic) and the held-out/withheld share, one sample per prompt,
+    every prompt after a BOS."""
+    m = evaluate(lm, task, n_samples=1, temperature=temperature, top_k=top_k, generator=eval_generator(seed, step),
+                 suites=after_bos(task.eval_suites()))
     held = None if not m["withheld_total"] else m["withheld_correct"] / m["withheld_total"]
     return {"seen_acc": m["seen_acc"], "held_out_acc": held}
 

@@ -5,9 +5,10 @@ Every run has two phases, every exposure exact (`epochs` sampler, exposures.json
   d in `repeats` (`canaries_per_repeat` canaries each) and held-out canaries (d = 0, never inserted), as
   the main task; the facts task and an arithmetic share, each with a share chosen so that every facts line
   is seen exactly once per epoch and arithmetic fills `arithmetic_rows` rows per epoch;
-- phase 2, continued pretraining (fresh AdamW moments, the learning rate re-warmed: Ibrahim et al. 2024),
-  E2 epochs of new filler and new facts, plus a replay share r of phase-1 data (its three tasks in their
-  phase-1 proportions), r in `replay_shares`; r = 0 replays nothing.
+- phase 2, continued pretraining (fresh AdamW moments, the learning rate re-warmed and re-decayed:
+  Ibrahim et al. 2024), E2 epochs of new filler and new facts, plus a replay share r of phase-1 data (its
+  three tasks in their phase-1 proportions) so that r of phase 2's rows are replay, r in `replay_shares`;
+  r = 0 replays nothing. The replay rows come on top of the new data (a run with r = 0.25 is 1/3 longer).
 The `memory` monitor (train/memory_monitor.py) logs canary exposure by exact rank, greedy extraction,
 secret likelihoods, facts recall and arithmetic accuracy at every evaluation. Runs with different r share
 phase 1 exactly (same seed, same data order), so each reads its phase-1 figures from its own log.
@@ -52,8 +53,10 @@ class ForgettingProfile:
     filler_length: int
     filler_vocab: int
     facts_entities: int
-    arithmetic_rows: int
-    """Arithmetic rows per phase-1 epoch (the 196 lines cycled)."""
+    facts_repeats: int
+    """Rows per facts line per epoch (both phases): facts are seen facts_repeats x epochs times."""
+    arithmetic_repeats: int
+    """Rows per arithmetic line per phase-1 epoch (the 196 lines cycled)."""
     epochs_phase1: int
     filler_lines_phase2: int
     facts_entities_phase2: int
@@ -75,16 +78,16 @@ class ForgettingProfile:
 
 PROFILES = {
     "quick": ForgettingProfile(
-        name="quick", sizes=((16, 1), (32, 1), (48, 2)), seeds=3, repeats=(1, 2, 4, 8, 16, 32),
-        canaries_per_repeat=3, held_out_canaries=6, secret_digits=3, filler_lines=1024, filler_length=16,
-        filler_vocab=10, facts_entities=48, arithmetic_rows=392, epochs_phase1=6, filler_lines_phase2=1536,
-        facts_entities_phase2=48, epochs_phase2=4, replay_shares=(0.0, 0.01, 0.05, 0.25), batch_size=64,
-        learning_rate=1e-2, warmup_steps=20, evals_phase2=6,
+        name="quick", sizes=((12, 1), (24, 1), (48, 1)), seeds=3, repeats=(1, 2, 4, 8, 16, 32),
+        canaries_per_repeat=3, held_out_canaries=6, secret_digits=3, filler_lines=8192, filler_length=16,
+        filler_vocab=10, facts_entities=32, facts_repeats=24, arithmetic_repeats=32, epochs_phase1=2,
+        filler_lines_phase2=4096, facts_entities_phase2=32, epochs_phase2=2, replay_shares=(0.0, 0.01, 0.05, 0.25), batch_size=32,
+        learning_rate=1e-2, warmup_steps=50, evals_phase2=4,
         note="CPU: 3 sizes x 4 replay shares x 3 seeds (36 runs, ensembles of the seeds)"),
     "paper": ForgettingProfile(
         name="paper", sizes=((32, 1), (64, 2), (128, 4), (256, 4)), seeds=5, repeats=(1, 2, 4, 8, 16, 32),
         canaries_per_repeat=8, held_out_canaries=16, secret_digits=4, filler_lines=16384, filler_length=16,
-        filler_vocab=10, facts_entities=512, arithmetic_rows=1568, epochs_phase1=1,
+        filler_vocab=10, facts_entities=512, facts_repeats=16, arithmetic_repeats=16, epochs_phase1=1,
         filler_lines_phase2=16384, facts_entities_phase2=512, epochs_phase2=2,
         replay_shares=(0.0, 0.01, 0.05, 0.25), batch_size=128, learning_rate=3e-3, warmup_steps=50,
         evals_phase2=12,
@@ -92,7 +95,7 @@ PROFILES = {
     "tiny": ForgettingProfile(
         name="tiny", sizes=((8, 1), (16, 1)), seeds=2, repeats=(1, 8), canaries_per_repeat=2,
         held_out_canaries=2, secret_digits=2, filler_lines=64, filler_length=8, filler_vocab=10,
-        facts_entities=8, arithmetic_rows=32, epochs_phase1=2, filler_lines_phase2=64,
+        facts_entities=8, facts_repeats=2, arithmetic_repeats=1, epochs_phase1=2, filler_lines_phase2=64,
         facts_entities_phase2=8, epochs_phase2=2, replay_shares=(0.0, 0.25), batch_size=32,
         learning_rate=1e-2, warmup_steps=2, evals_phase2=2, note="plumbing check (tests); shows no claim"),
 }
@@ -112,23 +115,25 @@ def phase1_tasks(p: ForgettingProfile, seed: int) -> list[dict]:
                 "secret_digits": p.secret_digits, "repeats": [d for d in p.repeats for _ in range(p.canaries_per_repeat)],
                 "held_out": p.held_out_canaries, "seed": seed, "tagged": True}
     n_main = p.filler_lines + p.canaries_per_repeat * sum(p.repeats)
-    n_facts = 2 * p.facts_entities  # two attributes
-    total = n_main + n_facts + p.arithmetic_rows
+    n_facts = 2 * p.facts_entities * p.facts_repeats  # two attributes
+    n_arith = ARITHMETIC_LINES * p.arithmetic_repeats
+    total = n_main + n_facts + n_arith
     return [{"task": "canaries", "params": canaries},
             {"task": "facts", "params": {"n_entities": p.facts_entities, "seed": seed}, "share": n_facts / total},
-            {"task": "arithmetic", "params": {}, "share": p.arithmetic_rows / total}]
+            {"task": "arithmetic", "params": {}, "share": n_arith / total}]
 
 
 def phase2_tasks(p: ForgettingProfile, seed: int, replay: float) -> list[dict]:
     """Phase 2's tasks: new filler (main) and new facts, and phase 1's tasks sharing `replay` of the rows in
     their phase-1 proportions."""
     phase1 = phase1_tasks(p, seed)
-    n_new = p.filler_lines_phase2 + 2 * p.facts_entities_phase2
+    n_facts = 2 * p.facts_entities_phase2 * p.facts_repeats
+    n_new = p.filler_lines_phase2 + n_facts
     tasks = [{"task": "random-tokens", "params": {"n_sequences": p.filler_lines_phase2, "length": p.filler_length,
                                                   "vocab_size": p.filler_vocab, "seed": PHASE2_SEED + seed,
                                                   "recall_prompts": 0}},
              {"task": "facts", "params": {"n_entities": p.facts_entities_phase2, "seed": PHASE2_SEED + seed},
-              "share": (1 - replay) * 2 * p.facts_entities_phase2 / n_new}]
+              "share": (1 - replay) * n_facts / n_new}]
     if replay > 0:
         main_share = 1 - sum(t["share"] for t in phase1[1:])
         for t, share in zip(phase1, [main_share] + [t["share"] for t in phase1[1:]]):
@@ -146,9 +151,11 @@ def run_config(p: ForgettingProfile, size: tuple[int, int], seed: int, replay: f
                  "train.learning_rate": p.learning_rate, "train.min_lr": p.learning_rate / 10,
                  "train.warmup_steps": p.warmup_steps, "train.lr_decay_steps": p.warmup_steps,
                  "train.callbacks": "memory", "train.eval_samples": 1, "train.seed": seed}
-    rc = build_run_config(None, "n14", {k: str(v) for k, v in overrides.items()}, phases)
-    plan = phase_plan(rc)  # the schedule decays over the longer phase; evaluations every phase-2 slice
-    overrides["train.lr_decay_steps"] = max(pl.steps for pl in plan)
+    # the schedule (decay over phase 1, re-warmed and re-decayed in phase 2) and the evaluation cadence come
+    # from the run without replay, so that runs differing only in r share phase 1 exactly
+    plain = [phases[0], {**phases[1], "tasks": phase2_tasks(p, seed, 0.0)}]
+    plan = phase_plan(build_run_config(None, "n14", {k: str(v) for k, v in overrides.items()}, plain))
+    overrides["train.lr_decay_steps"] = plan[0].steps
     overrides["train.eval_interval"] = max(1, plan[1].steps // p.evals_phase2)
     return build_run_config(None, "n14", {k: str(v) for k, v in overrides.items()}, phases)
 
@@ -222,4 +229,4 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     results["claims"] = claims(results)
     results["markdown"] = tables_markdown(results)
     results["files"] = write_outputs(results, out)
-    return results
+    return {k: v for k, v in results.items() if k != "points"}  # every run's curve stays in results.json
