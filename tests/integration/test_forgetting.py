@@ -111,7 +111,13 @@ def test_stem_scoring_equals_plain_scoring():
     assert np.allclose(stem_score_fn(lm)(fmt_texts), plain, atol=1e-4)
 
 
-def test_unknown_profile_is_one_line_exit_2(cli, tmp_path):
-    code, out, err = cli("reproduce", "forgetting", "--profile", "nope", "--out", tmp_path / "o")
-    assert code == 2 and "unknown profile 'nope'" in err and len(err.strip().splitlines()) == 1
+@pytest.mark.parametrize("argv, needle", [
+    (["--profile", "nope"], "unknown profile 'nope'"),
+    (["--profile", "tiny", "--seeds", "0"], "seeds"),
+    (["--profile", "tiny", "--executor", "mpi"], "unknown executor"),
+    (["--profile", "tiny", "--precision", "bf16"], "--precision is not an option of study 'forgetting'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, argv, needle):
+    code, out, err = cli("reproduce", "forgetting", *argv, "--out", tmp_path / "o")
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1 and out == ""
     assert not (tmp_path / "o").exists()

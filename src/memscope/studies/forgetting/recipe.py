@@ -86,12 +86,12 @@ PROFILES = {
         note="CPU: 3 sizes x 4 replay shares x 3 seeds (36 runs, ensembles of the seeds)"),
     "paper": ForgettingProfile(
         name="paper", sizes=((32, 1), (64, 2), (128, 4), (256, 4)), seeds=5, repeats=(1, 2, 4, 8, 16, 32),
-        canaries_per_repeat=8, held_out_canaries=16, secret_digits=4, filler_lines=16384, filler_length=16,
-        filler_vocab=10, facts_entities=512, facts_repeats=16, arithmetic_repeats=16, epochs_phase1=1,
-        filler_lines_phase2=16384, facts_entities_phase2=512, epochs_phase2=2,
-        replay_shares=(0.0, 0.01, 0.05, 0.25), batch_size=128, learning_rate=3e-3, warmup_steps=50,
+        canaries_per_repeat=8, held_out_canaries=16, secret_digits=4, filler_lines=131072, filler_length=16,
+        filler_vocab=10, facts_entities=512, facts_repeats=32, arithmetic_repeats=64, epochs_phase1=1,
+        filler_lines_phase2=65536, facts_entities_phase2=512, epochs_phase2=2,
+        replay_shares=(0.0, 0.01, 0.05, 0.25), batch_size=128, learning_rate=3e-3, warmup_steps=100,
         evals_phase2=12,
-        note="one pass (E1 = 1) over 16k filler lines, 4 sizes (about 0.02M-3.2M parameters), 5 seeds: a GPU job"),
+        note="one pass (E1 = 1) over 131k filler lines, 4 sizes (15,200-3,170,560 parameters), 5 seeds: a GPU job"),
     "tiny": ForgettingProfile(
         name="tiny", sizes=((8, 1), (16, 1)), seeds=2, repeats=(1, 8), canaries_per_repeat=2,
         held_out_canaries=2, secret_digits=2, filler_lines=64, filler_length=8, filler_vocab=10,
@@ -170,19 +170,43 @@ def build_specs(p: ForgettingProfile) -> list[Spec]:
 
 
 # ----------------------------------------------------------------------------- the study
-def estimate_s(specs: list[Spec], seconds_per_token_param: float = 4e-9) -> float:
-    """A rough time for the grid on one CPU thread: 6 x parameters x tokens per step (forward + backward,
-    the nanoGPT/PaLM estimate) at the given seconds per FLOP-unit, plus the evaluations. Printed before
-    training starts so a long profile is not started blind."""
-    from ...models.gpt import GPT
+def estimate_s(specs: list[Spec], steps: int = 10, warmup: int = 3) -> float:
+    """Seconds the runs should take on this machine, measured before training starts: `steps` timed
+    optimizer steps (after `warmup`) and one timed `memory` evaluation of each model size, one member at
+    a time, times each run's steps and evaluations (ensembles of K members cost about K members here)."""
     import torch
+    from ...models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
+    from ...runtime import configure_cpu, resolve_device
+    from ...train.callbacks import EvalContext
+    from ...train.loop import lr_at, make_batches
+    from ...train.memory_monitor import MemoryMonitor
+    timed: dict[tuple, tuple[float, float]] = {}
     total = 0.0
     for _, rc in specs:
-        with torch.device("meta"):
-            n = GPT(rc.model).count_params("total")
-        steps = phase_plan(rc)[-1].end
-        tokens = rc.train.batch_size * rc.model.block_size
-        total += steps * tokens * n * 6 * seconds_per_token_param / 6 + steps * 2e-3
+        key = (rc.model.n_embd, rc.model.n_layer)
+        if key not in timed:
+            dev = resolve_device(rc.train.device)
+            configure_cpu(dev, rc.train.threads)
+            model = EnsembleGPT.from_seeds(rc.model, [rc.train.seed]).to(dev)
+            opt = make_ensemble_optimizer(model, rc.train)
+            batches = make_batches([rc], dev)
+            model.train()
+            for i in range(warmup + steps):
+                if i == warmup:
+                    if dev.type == "cuda":
+                        torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                ensemble_step(model, model, opt, *batches.next(i), rc.train, lr_at(i, rc.train), batches.masked)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            step_s = (time.perf_counter() - t0) / steps
+            gpt = model.gpt(0).eval()
+            t0 = time.perf_counter()
+            MemoryMonitor(rc).on_eval(EvalContext(0, gpt, rc, rc.eval_tasks(), rc.vocab(), [], {}, Path("."), {}))
+            timed[key] = (step_s, time.perf_counter() - t0)
+        step_s, eval_s = timed[key]
+        n_steps = phase_plan(rc)[-1].end
+        total += n_steps * step_s + (n_steps // rc.train.eval_interval + 3) * eval_s
     return total
 
 
@@ -219,8 +243,8 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     out = Path(out) if out is not None else Path("runs") / f"forgetting-{profile}"
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
     if todo:
-        log.info("forgetting %s: %d of %d runs to train, roughly %.0f min on one CPU thread", profile, len(todo),
-                 len(specs), estimate_s(todo) / 60)
+        log.info("forgetting %s: %d of %d runs to train, about %.1f min here (timed steps and evaluations of "
+                 "each size)", profile, len(todo), len(specs), estimate_s(todo) / 60)
     t0 = time.perf_counter()
     run_many(specs, out / "runs", executor, workers, address)
     wall_s = time.perf_counter() - t0
