@@ -79,7 +79,7 @@ class ForgettingProfile:
 PROFILES = {
     "quick": ForgettingProfile(
         name="quick", sizes=((12, 1), (24, 1), (48, 1)), seeds=3, repeats=(1, 2, 4, 8, 16, 32),
-        canaries_per_repeat=3, held_out_canaries=6, secret_digits=3, filler_lines=8192, filler_length=16,
+        canaries_per_repeat=8, held_out_canaries=16, secret_digits=3, filler_lines=8192, filler_length=16,
         filler_vocab=10, facts_entities=32, facts_repeats=24, arithmetic_repeats=32, epochs_phase1=2,
         filler_lines_phase2=4096, facts_entities_phase2=32, epochs_phase2=2, replay_shares=(0.0, 0.01, 0.05, 0.25), batch_size=32,
         learning_rate=1e-2, warmup_steps=50, evals_phase2=4,
