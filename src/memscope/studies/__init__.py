@@ -18,6 +18,7 @@ STUDY_PACKAGES = (  # one line per study: the package whose import registers it
     "capacity",
     "grokking",
     "sorting",
+    "forgetting",
 )
 COMMON_OPTIONS = ("profile", "seeds", "out", "executor", "workers", "address")
 """Parameters every study entry point takes: reproduce(profile, seeds, out, executor, workers, address, *, ...)."""

@@ -3,7 +3,10 @@
 Filler: `n_sequences` lines of `length` symbols uniform over the first `vocab_size` symbols of the
 random-tokens alphabet (digits first). Canaries: lines `prefix + secret`, the secret `secret_digits`
 uniform digits; canary i is inserted `repeats[i]` times. `held_out` more canaries of the same format are
-drawn but never inserted: the baseline an auditor compares against. Lines are shuffled with a seeded local
+drawn but never inserted: the baseline an auditor compares against. With `tagged`, each canary has its
+own prefix, `prefix` + a two-letter tag + a space (`pin kq 0177`), so greedy extraction can ask for each
+secret from its own prefix (Carlini et al. 2022's per-sample prefix); its exposure ranks the candidates
+that share that prefix. Lines are shuffled with a seeded local
 generator; each follows a newline (the BOS, never scored) and training windows start only at a line's BOS.
 """
 from __future__ import annotations
@@ -25,6 +28,9 @@ SECRET_STREAM = 0x9E3779B9
 MAX_SECRET_DIGITS = 64
 MAX_CANARIES = 10_000
 """Canaries inserted and held out together (each held-out one is drawn until it differs from the rest)."""
+TAG_LETTERS = string.ascii_lowercase
+TAG_STREAM = 0x2545F491
+"""Offset of the seed of the tags (tagged canaries)."""
 
 
 @register_task("canaries")
@@ -50,6 +56,8 @@ class Canaries(Task):
     """Canaries of the same format drawn but never inserted."""
     seed: int = 0
     """Seed of the filler, the secrets and the shuffle (a local generator)."""
+    tagged: bool = False
+    """Each canary gets its own prefix: `prefix` + a distinct two-letter tag + a space."""
 
     def __post_init__(self):
         check_types(self)
@@ -67,6 +75,9 @@ class Canaries(Task):
         if sum(self.repeats) > MAX_SYMBOLS // (len(self.prefix) + self.secret_digits + 1):
             raise ConfigError(f"repeats={','.join(map(str, self.repeats))}: the canary lines must be at most "
                               f"{MAX_SYMBOLS:,} symbols")
+        if self.tagged and len(self.repeats) + self.held_out > len(TAG_LETTERS) ** 2:
+            raise ConfigError(f"tagged: {len(self.repeats) + self.held_out} canaries need more than "
+                              f"{len(TAG_LETTERS) ** 2} two-letter tags")
         if len(self.repeats) + self.held_out > 10 ** self.secret_digits // 2:
             raise ConfigError(f"{len(self.repeats) + self.held_out} canaries need more than "
                               f"secret_digits={self.secret_digits}")
@@ -75,7 +86,7 @@ class Canaries(Task):
 
     @property
     def block_size(self) -> int:  # BOS + the longest line
-        return max(self.length, len(self.prefix) + self.secret_digits) + 1
+        return max(self.length, len(self.prefix) + 3 * self.tagged + self.secret_digits) + 1
 
     @property
     def batch_size(self) -> int:
@@ -83,8 +94,17 @@ class Canaries(Task):
 
     @property
     def canary_format(self) -> str:
-        """The canaries' format in memscope's canary-file notation (`d`: one digit)."""
+        """The canaries' format in memscope's canary-file notation (`d`: one digit); tagged canaries each
+        have their own (format_of)."""
         return self.prefix + "{" + "d" * self.secret_digits + "}"
+
+    def prefix_of(self, text: str) -> str:
+        """A canary's text before its secret."""
+        return text[: len(text) - self.secret_digits]
+
+    def format_of(self, text: str) -> str:
+        """A canary's format: its own prefix (tag included) and the secret's digit slots."""
+        return self.prefix_of(text).replace("{", "").replace("}", "") + "{" + "d" * self.secret_digits + "}"
 
     @cached_property
     def _filler(self) -> RandomTokens:
@@ -105,7 +125,13 @@ class Canaries(Task):
                 secrets.append(secret)
         n_lines = self.n_sequences + sum(self.repeats)
         order = torch.randperm(n_lines, generator=g).tolist()
-        return filler, [self.prefix + s for s in secrets], order
+        if not self.tagged:
+            return filler, [self.prefix + s for s in secrets], order
+        tags = torch.randperm(len(TAG_LETTERS) ** 2, generator=torch.Generator().manual_seed(
+            self.seed + TAG_STREAM))[: len(secrets)].tolist()
+        prefixes = [self.prefix + TAG_LETTERS[t // len(TAG_LETTERS)] + TAG_LETTERS[t % len(TAG_LETTERS)] + " "
+                    for t in tags]
+        return filler, [p + s for p, s in zip(prefixes, secrets)], order
 
     @property
     def sequences(self) -> list[str]:
@@ -123,7 +149,7 @@ class Canaries(Task):
 
     def canary_records(self) -> list[dict]:
         """Rows of a canary file (JSONL: text, format) for every canary, inserted and held out."""
-        return [{"text": t, "format": self.canary_format} for t in self._draw[1]]
+        return [{"text": t, "format": self.format_of(t)} for t in self._draw[1]]
 
     def lines(self) -> list[str]:
         filler, _, order = self._draw
@@ -136,7 +162,8 @@ class Canaries(Task):
 
     @cached_property
     def vocab(self) -> Vocab:  # every filler symbol and digit, drawn or not, the prefix and the BOS
-        return Vocab("".join(sorted(set(BOS + ALPHABET[: self.vocab_size] + string.digits + self.prefix))))
+        tags = TAG_LETTERS + " " if self.tagged else ""
+        return Vocab("".join(sorted(set(BOS + ALPHABET[: self.vocab_size] + string.digits + self.prefix + tags))))
 
     def window_starts(self) -> list[int]:
         """Offsets of the BOS before each line that leaves a full window of text after it."""
@@ -150,5 +177,5 @@ class Canaries(Task):
     def eval_suites(self) -> list[Suite]:
         """Recall of the most repeated canary from its prefix (all canaries share the prefix)."""
         top = self.canaries[max(range(len(self.repeats)), key=self.repeats.__getitem__)]
-        prompt = Prompt(BOS + self.prefix, top[len(self.prefix):])
+        prompt = Prompt(BOS + self.prefix_of(top), top[len(self.prefix_of(top)):])
         return [Suite("canary", (prompt,), max_new_tokens=self.secret_digits + 1, scorer="exact")]

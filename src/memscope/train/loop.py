@@ -29,6 +29,7 @@ from ..runconfig import RunConfig, build_run_config, load_run_config, same_confi
 from ..runtime import configure_cpu, resolve_device
 from . import monitors  # noqa: F401  (registers the memorization and fourier monitors)
 from .callbacks import EvalContext, make_callbacks
+from . import memory_monitor  # noqa: F401  (registers the `memory` monitor: pool workers rebuild runs from config.json)
 from .checkpoint import load_checkpoints, save_checkpoint
 from .summary import brief, summarize
 
