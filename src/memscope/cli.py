@@ -176,6 +176,26 @@ def cmd_audit(args) -> None:
     _print(result.summary, args.json, format_audit(result.summary))
 
 
+def cmd_metamorphic(args) -> None:
+    from .metamorphic import MetamorphicSettings, format_metamorphic, list_relations, metamorphic
+    if args.list:
+        rels = list_relations()
+        _print(rels, args.json, "\n".join(f"{n:<16} {r['description']}  (applies to {', '.join(r['applies_to'])})"
+                                          for n, r in rels.items()))
+        return
+    if not args.target:
+        raise MemscopeError("metamorphic: --target is required (or --list)")
+    if args.out:
+        _writable_out("--out", Path(args.out))
+    names = [n.strip() for n in args.relations.split(",")] if args.relations is not None else None
+    settings = MetamorphicSettings(device=args.device, batch_size=args.batch_size, seed=args.seed)
+    result = metamorphic(Path(args.target), Path(args.items) if args.items else None, names, settings)
+    if args.out:
+        from .metamorphic.report import write_metamorphic
+        result.summary["files"] = write_metamorphic(result, Path(args.out))
+    _print(result.summary, args.json, format_metamorphic(result.summary))
+
+
 def cmd_sweep(args) -> None:
     from .sweep import run_grid
     from .train.summary import brief
@@ -379,6 +399,18 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_int, default=0, help="seed of canary candidate sampling")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("metamorphic", help="rewrites with a known effect on the answer: computed or recalled?")
+    s.add_argument("--target", help="memscope run or Hugging Face causal-LM directory")
+    s.add_argument("--items", help="JSONL benchmark: multiple choice or paired items (default: the run's task)")
+    s.add_argument("--relations", help="comma-separated relations (default: all that apply; see --list)")
+    s.add_argument("--list", action="store_true", help="list the relations and what they apply to")
+    s.add_argument("--out", help="directory for results.json, items.jsonl and report.html")
+    s.add_argument("--batch-size", type=_int, help="sequences per forward pass (default 256 memscope, 8 HF)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--seed", type=_int, default=0, help="seed of the rewrites and the bootstrap")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_metamorphic)
 
     s = sub.add_parser("capacity", help="bits per parameter: capacity sweep on random tokens (Morris et al. 2025)")
     s.add_argument("--profile", default="quick", help="quick (CPU, ~10 min), paper (GPU), tiny (smoke test)")

@@ -1,0 +1,117 @@
+"""Benchmark items and their files: multiple choice and paired (original, rewritten) items, read as JSONL.
+
+Multiple choice, one object a line: {"question": str, "choices": [str, ...] (at least 2, distinct),
+"answer": int (index into choices), "seen": bool (optional: the item was in the model's training data)}.
+Paired: {"original": str, "rewritten": str, "answer_original": str, "answer_rewritten": str,
+"relation": str, "seen": bool (optional)}. Files are parsed as JSON only (never evaluated); a bad line is
+one ConfigError naming the file and the line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import store
+from ..errors import ConfigError, MemscopeError
+
+MC_FIELDS = ("question", "choices", "answer")
+PAIRED_FIELDS = ("original", "rewritten", "answer_original", "answer_rewritten", "relation")
+MAX_ITEMS = 1_000_000
+
+
+@dataclass(frozen=True)
+class MCItem:
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+    seen: bool | None = None
+    where: str = ""
+    """file:line, for messages."""
+
+
+@dataclass(frozen=True)
+class PairedItem:
+    """An item and its rewrite. `seen`: the original was in training; `rewritten_seen`: the rewrite was."""
+
+    original: str
+    rewritten: str
+    answer_original: str
+    answer_rewritten: str
+    relation: str
+    seen: bool | None = None
+    rewritten_seen: bool | None = None
+    scorer: str = "exact"
+    """How an output is read: exact (greedy continuation of the answer's length equals it) or a task
+    scorer (integer, line, exact) over max_new_tokens generated tokens."""
+    max_new_tokens: int = 0
+    """0: as many tokens as the gold answer (exact match of the continuation)."""
+    where: str = ""
+
+
+def _check(cond: bool, where: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"{where}: {message}")
+
+
+def _seen(obj: dict, where: str) -> bool | None:
+    seen = obj.get("seen")
+    _check(seen is None or type(seen) is bool, where, f"'seen' must be true or false, got {seen!r}")
+    return seen
+
+
+def parse_mc(obj: dict, where: str) -> MCItem:
+    missing = [f for f in MC_FIELDS if f not in obj]
+    _check(not missing, where, f"a multiple-choice item needs {', '.join(missing)}")
+    q, choices, answer = obj["question"], obj["choices"], obj["answer"]
+    _check(isinstance(q, str), where, "'question' must be a string")
+    _check(isinstance(choices, list) and all(isinstance(c, str) and c for c in choices), where,
+           "'choices' must be a list of non-empty strings")
+    _check(len(choices) >= 2, where, f"'choices' has {len(choices)} option(s); at least 2 are needed")
+    _check(len(set(choices)) == len(choices), where, "'choices' repeats an option")
+    _check(type(answer) is int, where, f"'answer' must be an integer index, got {answer!r}")
+    _check(0 <= answer < len(choices), where,
+           f"'answer' {answer} is out of range for {len(choices)} choices (0..{len(choices) - 1})")
+    return MCItem(q, tuple(choices), answer, _seen(obj, where), where)
+
+
+def parse_paired(obj: dict, where: str) -> PairedItem:
+    missing = [f for f in PAIRED_FIELDS if f not in obj]
+    _check(not missing, where, f"a paired item needs {', '.join(missing)}")
+    for f in PAIRED_FIELDS:
+        _check(isinstance(obj[f], str) and (obj[f] or f in ("original", "rewritten")), where,
+               f"'{f}' must be a non-empty string" if f not in ("original", "rewritten")
+               else f"'{f}' must be a string")
+    return PairedItem(obj["original"], obj["rewritten"], obj["answer_original"], obj["answer_rewritten"],
+                      obj["relation"], _seen(obj, where), where=where)
+
+
+def read_items(path: Path) -> tuple[str, list]:
+    """("multiple-choice", [MCItem]) or ("paired", [PairedItem]); the format is the first item's, and every
+    line must share it. Blank lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise MemscopeError(f"no items file at {path}", param="items")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MemscopeError(f"cannot read items file {path}: {e}") from None
+    fmt, items = None, []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = store.loads(line)
+        except (ValueError, MemscopeError) as e:
+            raise ConfigError(f"{where}: not a JSON object ({str(e).splitlines()[0]})") from None
+        _check(isinstance(obj, dict), where, "each line must be a JSON object")
+        kind = "multiple-choice" if "choices" in obj else "paired" if "original" in obj else None
+        _check(kind is not None, where, "neither a multiple-choice item (question, choices, answer) nor a "
+               "paired item (original, rewritten, answer_original, answer_rewritten, relation)")
+        _check(fmt in (None, kind), where, f"a {kind} item in a file of {fmt} items")
+        fmt = kind
+        items.append(parse_mc(obj, where) if kind == "multiple-choice" else parse_paired(obj, where))
+        _check(len(items) <= MAX_ITEMS, where, f"more than {MAX_ITEMS:,} items")
+    if not items:
+        raise ConfigError(f"{path}: no items")
+    return fmt, items
