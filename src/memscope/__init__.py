@@ -28,6 +28,7 @@ _API = {  # name -> the module that defines it
     "evaluate": "memscope.evaluate",
     "eval_run": "memscope.runs",
     "audit": "memscope.audit",
+    "metamorphic": "memscope.metamorphic",
     "reproduce": "memscope.studies",
     "run_grid": "memscope.sweep",
 }

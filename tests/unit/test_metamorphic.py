@@ -286,3 +286,9 @@ def test_acc_norm_divides_by_the_option_length_in_characters():
     v = math.log(len(CHARS))
     assert -(1 + 2) * v / 2 < -(1 + 3) * v / 3  # longer options win per character under a uniform model
     assert row["acc_norm.choice_original"] == 2
+
+
+def test_public_api_exports_the_function():
+    import memscope.metamorphic.core  # noqa: F401  (the submodule imported first must not shadow it)
+    from memscope import metamorphic
+    assert callable(metamorphic) and metamorphic.__module__ == "memscope.metamorphic.core"

@@ -198,13 +198,12 @@ def metamorphic(target: Path, items: Path | None = None, relations: list[str] | 
                 missing = [n for n in relations if n not in present]
                 if missing:
                     raise ConfigError(f"--relations {missing[0]!r} is not in {items} (its relations: "
-                                      f"{', '.join(present)})", param="relations")
+                                      f"{', '.join(present)})")
                 loaded = [it for it in loaded if it.relation in relations]
             names = [n for n in present if relations is None or n in relations]
     else:
         if kind == HUGGING_FACE:
-            raise MemscopeError(f"{target} is a Hugging Face model: give --items (a JSONL benchmark file)",
-                                param="items")
+            raise MemscopeError(f"{target} is a Hugging Face model: give --items (a JSONL benchmark file)")
         fmt = "task"
         names, loaded = task_items(load_run_config(target).make_task(), relations)
     lm = load_lm(target, settings.device, settings.batch_size)

@@ -90,7 +90,7 @@ def read_items(path: Path) -> tuple[str, list]:
     line must share it. Blank lines are skipped."""
     path = Path(path)
     if not path.is_file():
-        raise MemscopeError(f"no items file at {path}", param="items")
+        raise MemscopeError(f"no items file at {path}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

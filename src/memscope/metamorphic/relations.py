@@ -51,7 +51,7 @@ def register_relation(name: str, *, description: str, applies_to: tuple[str, ...
 
 def get_relation(name: str) -> Relation:
     if name not in RELATIONS:
-        raise ConfigError(f"unknown relation {name!r}; known: {', '.join(sorted(RELATIONS))}", param="relations")
+        raise ConfigError(f"unknown relation {name!r}; known: {', '.join(sorted(RELATIONS))}")
     return RELATIONS[name]
 
 
@@ -68,13 +68,13 @@ def choose_relations(target: str, names: list[str] | None) -> list[Relation]:
             raise ConfigError(f"no relation applies to {target!r}; relations: {', '.join(sorted(RELATIONS))}")
         return found
     if len(set(names)) != len(names):
-        raise ConfigError(f"--relations {','.join(names)} names a relation twice", param="relations")
+        raise ConfigError(f"--relations {','.join(names)} names a relation twice")
     out = [get_relation(n) for n in names]
     for r in out:
         if target not in r.applies_to:
             raise ConfigError(f"relation {r.name!r} does not apply to {target!r} (it applies to "
                               f"{', '.join(r.applies_to)}); for {target!r}: "
-                              f"{', '.join(x.name for x in relations_for(target)) or 'none'}", param="relations")
+                              f"{', '.join(x.name for x in relations_for(target)) or 'none'}")
     return out
 
 
@@ -107,7 +107,7 @@ def _arith_item(task, relation, op1, a1, b1, op2, a2, b2) -> PairedItem:
                       scorer="integer", max_new_tokens=4)
 
 
-@register_relation("commutation", description="a+b rewritten b+a: equal answers", applies_to=("arithmetic",),
+@register_relation("commutation", description="a+b rewritten b+a: equal answers", applies_to=("arithmetic", "combined"),
                    answer="equal")
 def commutation(task) -> list[PairedItem]:
     _arith(task, "+")
@@ -115,7 +115,7 @@ def commutation(task) -> list[PairedItem]:
             for a in range(task.digits) for b in range(task.digits) if a != b]
 
 
-@register_relation("negation", description="a-b rewritten b-a: negated answers", applies_to=("arithmetic",),
+@register_relation("negation", description="a-b rewritten b-a: negated answers", applies_to=("arithmetic", "combined"),
                    answer="negated")
 def negation(task) -> list[PairedItem]:
     _arith(task, "-")
@@ -124,7 +124,7 @@ def negation(task) -> list[PairedItem]:
 
 
 @register_relation("successor", description="a+b rewritten (a+1)+b: the answer shifted by +1",
-                   applies_to=("arithmetic",), answer="shifted:+1")
+                   applies_to=("arithmetic", "combined"), answer="shifted:+1")
 def successor(task) -> list[PairedItem]:
     _arith(task, "+")
     return [_arith_item(task, "successor", "+", a, b, "+", a + 1, b)
@@ -132,7 +132,7 @@ def successor(task) -> list[PairedItem]:
 
 
 @register_relation("zero", description="a+0 rewritten a-0: equal answers (zero is the identity)",
-                   applies_to=("arithmetic",), answer="equal")
+                   applies_to=("arithmetic", "combined"), answer="equal")
 def zero(task) -> list[PairedItem]:
     _arith(task, "+")
     _arith(task, "-")
@@ -146,7 +146,7 @@ def zero(task) -> list[PairedItem]:
 def template(task) -> list[PairedItem]:
     if task.templates < 2:
         raise ConfigError("relation 'template' needs the capitals task with templates >= 2 "
-                          f"(this run has templates={task.templates})", param="relations")
+                          f"(this run has templates={task.templates})")
     return [PairedItem(task.prompt(c, 0), task.prompt(c, task.templates - 1), cap, cap, "template", seen=True,
                        rewritten_seen=task.has_held_template(i), scorer="line", max_new_tokens=20)
             for i, (c, cap) in enumerate(task.countries())]
