@@ -54,6 +54,12 @@ def test_bad_input_is_one_line_and_writes_nothing(arith_run, cli, tmp_path):
     _one_line_error(*cli("metamorphic", "--target", arith_run, "--items", bad, "--out", out), f"{bad}:1:")
     bad.write_text('{"question": "1+1=", "choices": ["2", "None of the other answers"], "answer": 0}\n')
     _one_line_error(*cli("metamorphic", "--target", arith_run, "--items", bad, "--out", out), "already has")
+    bad.write_text('{"question": "1+1=", "choices": ["2", "3"], "answer": 0}\n'
+                   '{"question": "Capital of France?", "choices": ["2", "3"], "answer": 0}\n')
+    _one_line_error(*cli("metamorphic", "--target", arith_run, "--items", bad, "--relations", "shuffle", "--out",
+                         out), f"{bad}:2: characters outside the vocabulary")
+    _one_line_error(*cli("metamorphic", "--target", arith_run, "--items", bad, "--out", out),
+                    f"{bad}:1: characters outside the vocabulary")  # "None of the other answers" itself
     _one_line_error(*cli("metamorphic", "--out", out), "--target is required")
     assert not out.exists()
 
@@ -100,3 +106,21 @@ def test_hf_multiple_choice_and_paired_through_the_cli(hf_model, cli, cli_json, 
     assert code == 2 and "give --items" in err
     code, out, err = cli("metamorphic", "--target", hf_model, "--items", paired, "--relations", "other")
     assert code == 2 and "'other' is not in" in err
+
+
+@pytest.mark.parametrize("task, settings, relation, n", [
+    ("capitals", {"task.templates": "3", "task.template_countries": "10"}, "template", 50),
+    ("sorting", {"task.n_lists": "40", "task.eval_lists": "6", "task.max_length": "4"}, "permutation", 12),
+])
+def test_capitals_templates_and_sorting_runs(tmp_path, cli_json, task, settings, relation, n):
+    rc = build_run_config(task, "n14", {"steps": "2", "eval_interval": "2", "warmup_steps": "1",
+                                        "lr_decay_steps": "2", **settings})
+    train(rc, tmp_path / task)
+    s = cli_json("-q", "metamorphic", "--target", tmp_path / task)
+    entry = s["relations"][relation]
+    assert list(s["relations"]) == [relation] and entry["n"] == n
+    groups = entry["metrics"]["exact_match"]
+    if task == "capitals":  # every original is seen; the held-out template was seen for the first 10
+        assert "by_seen" not in groups and groups["by_rewritten_seen"]["seen"]["n"] == 10
+    else:
+        assert groups["by_seen"]["seen"]["n"] == 6 and groups["by_seen"]["held_out"]["n"] == 6

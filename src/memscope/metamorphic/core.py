@@ -207,7 +207,21 @@ def metamorphic(target: Path, items: Path | None = None, relations: list[str] | 
         fmt = "task"
         names, loaded = task_items(load_run_config(target).make_task(), relations)
     lm = load_lm(target, settings.device, settings.batch_size)
+    if fmt != "task":
+        check_tokenizable(lm, loaded, extra=(NOTA,) if any(n.startswith("nota") for n in names) else ())
     return score_items(lm, fmt, loaded, names, settings, items)
+
+
+def check_tokenizable(lm: LanguageModel, loaded: list, extra: tuple[str, ...] = ()) -> None:
+    """Every text of every item in the model's vocabulary (a memscope run's characters), before any
+    scoring: the error names the item's file and line."""
+    for it in loaded:
+        texts = ([it.question, *it.choices] if isinstance(it, MCItem)
+                 else [it.original, it.rewritten, it.answer_original, it.answer_rewritten])
+        try:
+            lm.tokenize([*texts, *extra])
+        except MemscopeError as e:
+            raise MemscopeError(f"{it.where}: {e}") from None
 
 
 def task_items(task, relations: list[str] | None = None) -> tuple[list[str], list[PairedItem]]:

@@ -112,11 +112,11 @@ def memorization_gap(original: list[bool], rewritten: list[bool], seen: list[boo
 def summarize_outcomes(original: list[bool], rewritten: list[bool], consistent: list[bool | None],
                        seen: list[bool | None], rewritten_seen: list[bool | None] | None = None,
                        n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
-    """All items, then by provenance (`seen`: the original was in training) and, where items carry it, by
-    the rewrite's own provenance; the gaps where both groups exist."""
+    """All items, then, where the items carry both kinds, by provenance (`seen`: the original was in
+    training) and by the rewrite's own provenance, with the gap between the two groups."""
     out = {"all": paired_summary(original, rewritten, consistent, n_resamples, seed)}
     for key, flags in (("seen", seen), ("rewritten_seen", rewritten_seen)):
-        if flags is None or any(f is None for f in flags) or not flags:
+        if flags is None or any(f is None for f in flags) or len(set(flags)) < 2:
             continue
         groups = {}
         for label, want in (("seen", True), ("held_out", False)):
