@@ -192,8 +192,9 @@ def _sizes(*ds):
 
 
 def test_convergence_checks_follow_the_pre_declared_rules():
-    """Size 1 passes every check; size 2 fails the plateau (4x cell 10% below the 2x) and the ceiling
-    (0.5x cell at 90%), so it is a lower bound left out of the fit: the slope is size 1's 2.0 alone."""
+    """Size 1 passes every check; size 2 fails the plateau (4x cell 10% below the 2x), the ceiling
+    (0.5x cell at 90%) and the budget, so it is a lower bound left out of the fit: the slope is size 1's 2.0
+    alone. The checks read the seeds' mean cells; each seed's own are reported beside them."""
     records = []
     for seed in range(2):
         records += [_rec(1, 2, seed, 97.5, ceiling=100), _rec(1, 4, seed, 180), _rec(1, 8, seed, 200),
@@ -205,11 +206,25 @@ def test_convergence_checks_follow_the_pre_declared_rules():
     by = {s["n_embd"]: s for s in r["sizes"]}
     assert by[1]["converged"] and by[1]["capacity_bits"] == 200
     assert not by[2]["converged"] and by[2]["failed_checks"] == ["budget", "ceiling", "plateau"]
-    assert r["convergence"]["passed"] == 2 and r["converged_share"] == 0.5
+    assert r["convergence"]["passed"] == 1 and r["converged_share"] == 0.5
+    assert r["convergence"]["per_seed"] == {"passed": 2, "cells": 4}
     assert r["bits_per_param"]["total"]["bits_per_param"] == pytest.approx(2.0)
     assert r["mean_ratio"]["bits_per_param"] == pytest.approx(2.0) and r["mean_ratio"]["n"] == 1
-    checks = r["capacities"][0]["checks"]
+    checks = by[1]["checks"]
     assert checks["budget"]["rel_change"] == pytest.approx(0.02) and checks["ceiling"]["share"] == 0.975
+
+
+def test_the_plateau_check_reads_the_seed_mean_cells():
+    """Seed 0's 4x cell is 8% below its 2x cell and seed 1's 6% above (single-run scatter): each seed alone
+    fails the 5% plateau check, their means agree within 1% and the size passes."""
+    records = []
+    for seed, (m2, m4) in enumerate(((200.0, 184.0), (190.0, 202.0))):
+        records += [_rec(1, 2, seed, 99, ceiling=100), _rec(1, 4, seed, 150), _rec(1, 8, seed, m2),
+                    _rec(1, 16, seed, m4)]
+    r = analyse(records, [_rec(1, 8, 0, 203)], _sizes(1), 4.0)
+    assert r["sizes"][0]["converged"] and r["converged_share"] == 1.0
+    assert r["sizes"][0]["checks"]["plateau"]["rel_diff"] == pytest.approx(2 / 195)
+    assert r["convergence"]["per_seed"]["passed"] == 0
 
 
 def test_a_larger_cell_storing_less_fails_the_plateau_check_even_when_close_in_relative_terms():

@@ -151,10 +151,15 @@ def _results(path, share, bpp=2.0):
 
 def test_size_uses_only_a_converged_capacity_result(tmp_path):
     bpp, source = sizing.bits_per_param_source(_results(tmp_path / "a.json", 0.95))
-    assert bpp == 2.0 and "95% of plateau cells converged" in source
+    assert bpp == 2.0 and "95% of its sizes converged" in source
     for share in (None, 0.5):
         bpp, source = sizing.bits_per_param_source(_results(tmp_path / "b.json", share, bpp=1.54))
         assert bpp == sizing.MORRIS_BITS_PER_PARAM and "not converged" in source and "1.54" in source
+    none = tmp_path / "c.json"  # a sweep where no size converged has no fit at all
+    none.write_text(json.dumps({"profile": {"name": "quick"}, "converged_share": 0.0,
+                                "bits_per_param": {"total": None, "non_embedding": None}}))
+    bpp, source = sizing.bits_per_param_source(none)
+    assert bpp == sizing.MORRIS_BITS_PER_PARAM and "no size converged" in source
 
 
 def test_size_regime_tests_tokens_per_parameter_first_on_compressible_text(tmp_path, monkeypatch):

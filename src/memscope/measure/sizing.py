@@ -107,7 +107,11 @@ def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
         except (RecursionError, ValueError):  # nesting too deep; an integer past 4,300 digits
             raise MemscopeError(f"corrupt capacity results: {path}") from None
         try:
-            bpp = float(results["bits_per_param"]["total"]["bits_per_param"])
+            total = results["bits_per_param"]["total"]
+            if total is None and isinstance(results.get("converged_share"), (int, float)):
+                skipped.append(f"{path} (no size converged)")  # a sweep that fitted nothing
+                continue
+            bpp = float(total["bits_per_param"])
             profile = results.get("profile", {})
             if not isinstance(profile, dict):
                 raise TypeError
@@ -119,11 +123,10 @@ def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
         share = results.get("converged_share")
         if not (isinstance(share, (int, float)) and not isinstance(share, bool) and share >= MIN_CONVERGED_SHARE):
             said = "no converged_share" if share is None else f"converged_share {share}"
-            skipped.append(f"{path} ({prof}: {said}, need >= {MIN_CONVERGED_SHARE}; "
-                           f"its {bpp:.2f} is a lower bound)")
+            skipped.append(f"{path} ({prof}: {said}, need >= {MIN_CONVERGED_SHARE}; its {bpp:.2f} not used)")
             continue
         return bpp, (f"memscope capacity sweep ({prof}, {results.get('precision', '?')}, "
-                     f"{100 * share:.0f}% of plateau cells converged): {path}")
+                     f"{100 * share:.0f}% of its sizes converged): {path}")
     if skipped:
         return MORRIS_BITS_PER_PARAM, f"Morris et al. 2025; not converged, so not used: {'; '.join(skipped)}"
     return MORRIS_BITS_PER_PARAM, "Morris et al. 2025 (no memscope capacity results found)"

@@ -34,16 +34,13 @@ from ...runconfig import RunConfig, build_run_config
 from ...runtime import configure_cpu
 from ...sweep import run_many
 from ...tasks import make_task
-from .analysis import PAPER, analyse, levelled_off
+from .analysis import PAPER, RATIOS, analyse, levelled_off
 from .report import write_report
 
 log = logging.getLogger(__name__)
 
 HELDOUT_SEED = 1_000_003
 """Held-out sequences for seed s are drawn with seed HELDOUT_SEED + s (never a training seed)."""
-RATIOS = (0.5, 1.0, 2.0, 4.0)
-"""Dataset bits / expected capacity of each size's cells: the half-capacity cell checks the ceiling, the
-2x and 4x cells check the plateau (analysis.py)."""
 
 
 @dataclass(frozen=True)
@@ -298,8 +295,9 @@ def format_capacity(r: dict) -> str:
     """brief(results) as text."""
     fit, ratio = r["bits_per_param"]["total"], r["mean_ratio"]
     conv = r["convergence"]
-    lines = [f"capacity sweep {r['profile']} ({r['precision']}): {r['runs']} runs; convergence checks passed by "
-             f"{conv['passed']}/{conv['cells']} plateau cells ({r['converged_share']:.0%})"]
+    lines = [f"capacity sweep {r['profile']} ({r['precision']}): {r['runs']} runs; convergence checks (seed means) "
+             f"passed by {conv['passed']}/{conv['sizes']} sizes ({r['converged_share']:.0%}); by each seed's own "
+             f"cells {conv['per_seed']['passed']}/{conv['per_seed']['cells']}"]
     if fit is None:
         lines.append("bits per parameter: no converged size to fit (every size is a lower bound)")
     else:
