@@ -113,6 +113,19 @@ def read_json(path: Path, what: str) -> dict:
     return obj
 
 
+def read_lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file's non-blank lines, split on newlines only (a JSON string
+    may hold U+2028 and other characters that str.splitlines would break on); one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise MemscopeError(f"no {what} file at {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MemscopeError(f"cannot read {what} file {path} ({e.__class__.__name__})") from None
+    return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
     """One safetensors file; `metadata` (JSON-able) is stored as the file's `json` metadata entry."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}

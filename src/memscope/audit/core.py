@@ -71,7 +71,7 @@ class AuditResult:
 def read_samples(path: Path, what: str) -> list[str]:
     """One sample per non-blank line, or JSONL (a .jsonl/.json file, or lines that are JSON objects)
     with a "text" field."""
-    lines = _read_lines(path, what)
+    lines = store.read_lines(path, what)
     first = lines[0][1] if lines else ""
     if Path(path).suffix in (".jsonl", ".json") or _is_json_object(first):
         texts = [_json_line(text, n, path, what)["text"] for n, text in lines]
@@ -85,7 +85,7 @@ def read_samples(path: Path, what: str) -> list[str]:
 def read_canaries(path: Path) -> list[dict]:
     """Canary file: JSONL with "text", "format" and, for formats using '?', "alphabet" (exposure.py)."""
     rows = []
-    for n, line in _read_lines(path, "canaries"):
+    for n, line in store.read_lines(path, "canaries"):
         row = _json_line(line, n, path, "canaries")
         if not isinstance(row.get("format"), str):
             raise MemscopeError(f"canaries file {path} line {n}: no \"format\" field")
@@ -100,17 +100,6 @@ def read_canaries(path: Path) -> list[dict]:
     if not rows:
         raise MemscopeError(f"canaries file {path} holds no canaries")
     return rows
-
-
-def _read_lines(path: Path, what: str) -> list[tuple[int, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise MemscopeError(f"no {what} file at {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MemscopeError(f"cannot read {what} file {path} ({e.__class__.__name__})") from None
-    return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
 class _DuplicateKey(Exception):

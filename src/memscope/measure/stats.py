@@ -1,6 +1,7 @@
 """Means over seeds: mean, sample standard deviation and the Student t interval of the mean.
 
-One copy for every study and measure that reports a spread over seeds (tbtt's tables, capacity's fits).
+One copy for every study and measure that reports a spread over seeds (tbtt's tables, capacity's fits,
+the grokking, sorting and forgetting tables through `over_seeds`).
 """
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, fl
         return None
     half = t_quantile(len(values) - 1, confidence) * sd / math.sqrt(len(values))
     return mean - half, mean + half
+
+
+def over_seeds(values: list[float | None]) -> dict:
+    """{"n", "mean", "sd", "ci95"} over the values that are defined (None skipped): the mean, the sample sd
+    and the 95% t interval as [lo, hi] (None with fewer than two values; all None with no value)."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return {"n": 0, "mean": None, "sd": None, "ci95": None}
+    mean, sd = mean_sd(vals)
+    ci = t_interval(vals)
+    return {"n": len(vals), "mean": mean, "sd": sd, "ci95": None if ci is None else list(ci)}

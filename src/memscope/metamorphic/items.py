@@ -89,16 +89,8 @@ def read_items(path: Path) -> tuple[str, list]:
     """("multiple-choice", [MCItem]) or ("paired", [PairedItem]); the format is the first item's, and every
     line must share it. Blank lines are skipped."""
     path = Path(path)
-    if not path.is_file():
-        raise MemscopeError(f"no items file at {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MemscopeError(f"cannot read items file {path}: {e}") from None
     fmt, items = None, []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, line in store.read_lines(path, "items"):
         where = f"{path}:{n}"
         try:
             obj = store.loads(line)

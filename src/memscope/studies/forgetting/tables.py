@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy as np
 
 from ...measure.forgetting import duplication_slope, excess_bits, replay_share, retention
-from ...measure.stats import mean_sd, t_interval
+from ...measure.stats import over_seeds
 
 MIN_GAP_BITS = 0.5
 """Retention of excess exposure is defined only where phase 1 left at least this much (bits)."""
@@ -112,12 +112,8 @@ def _retention_acc(pt: dict, key: str, baseline_key: str | None = None) -> float
 
 # ----------------------------------------------------------------------------- cells over seeds
 def cell(values: list[float | None]) -> dict:
-    """Mean, sd and 95% t interval over the seeds with a defined value."""
-    vals = [float(v) for v in values if v is not None]
-    if not vals:
-        return {"mean": None, "sd": None, "ci95": None, "n": 0, "values": values}
-    mean, sd = mean_sd(vals)
-    return {"mean": mean, "sd": sd, "ci95": t_interval(vals), "n": len(vals), "values": values}
+    """Mean, sd and 95% t interval over the seeds with a defined value, and the values."""
+    return {**over_seeds(values), "values": values}
 
 
 def analyse(records: list[dict], profile) -> dict:

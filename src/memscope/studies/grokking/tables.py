@@ -13,7 +13,7 @@ setting. Accuracies are the `memorization` monitor's greedy (teacher-forced argm
 """
 from __future__ import annotations
 
-from ...measure.stats import mean_sd, t_interval
+from ...measure.stats import over_seeds
 
 SATURATED = 0.99
 JUMP = 0.9
@@ -55,14 +55,6 @@ def run_figures(history: list[dict]) -> dict:
     }
 
 
-def _stat(values: list[float]) -> dict:
-    vals = [float(v) for v in values if v is not None]
-    if not vals:
-        return {"n": 0, "mean": None, "sd": None, "ci95": None}
-    mean, sd = mean_sd(vals)
-    return {"n": len(vals), "mean": mean, "sd": sd, "ci95": t_interval(vals)}
-
-
 def censored_heldout_steps(runs: list[dict]) -> list[float]:
     """Steps to 99% held-out accuracy, a run that never gets there counted at its length (a lower bound)."""
     return [r["heldout_step"] if r["heldout_step"] is not None else r["steps"] for r in runs]
@@ -73,16 +65,16 @@ def setting_row(runs: list[dict]) -> dict:
     return {
         "seeds": len(runs),
         "generalized": sum(r["heldout_step"] is not None for r in runs),
-        "train_step": _stat([r["train_step"] for r in runs]),
-        "heldout_step": _stat([r["heldout_step"] for r in runs]),
-        "heldout_step_censored": _stat(censored_heldout_steps(runs)),
-        "delay_ratio": _stat([r["delay_ratio"] for r in runs]),
-        "final_heldout_acc": _stat([r["final_heldout_acc"] for r in runs]),
-        "peak_memorized_bits": _stat([r["peak_memorized_bits"] for r in runs]),
-        "final_memorized_bits": _stat([r["final_memorized_bits"] for r in runs]),
-        "peak_utilization": _stat([r["peak_utilization"] for r in runs]),
-        "final_weight_norm": _stat([r["final_weight_norm"] for r in runs]),
-        "fourier_final": _stat([r["fourier_final"] for r in runs]),
+        "train_step": over_seeds([r["train_step"] for r in runs]),
+        "heldout_step": over_seeds([r["heldout_step"] for r in runs]),
+        "heldout_step_censored": over_seeds(censored_heldout_steps(runs)),
+        "delay_ratio": over_seeds([r["delay_ratio"] for r in runs]),
+        "final_heldout_acc": over_seeds([r["final_heldout_acc"] for r in runs]),
+        "peak_memorized_bits": over_seeds([r["peak_memorized_bits"] for r in runs]),
+        "final_memorized_bits": over_seeds([r["final_memorized_bits"] for r in runs]),
+        "peak_utilization": over_seeds([r["peak_utilization"] for r in runs]),
+        "final_weight_norm": over_seeds([r["final_weight_norm"] for r in runs]),
+        "fourier_final": over_seeds([r["fourier_final"] for r in runs]),
     }
 
 
@@ -142,13 +134,13 @@ def claims(rows: dict[tuple[float, float], dict], runs: dict[tuple[float, float]
                          f"grokking run at wd {wd_max}: peak before the held-out step, final <= {FALL_SHARE:.0%} of peak)",
                 "held": bool(grokked) and len(good) == len(grokked),
                 "evidence": f"{len(good)} of {len(grokked)} grokking runs; final / peak "
-                            f"{_fmt(_stat(falls), '.2f')}; peak {_fmt(rows[(wd_max, fractions[0])]['peak_memorized_bits'])} "
+                            f"{_fmt(over_seeds(falls), '.2f')}; peak {_fmt(rows[(wd_max, fractions[0])]['peak_memorized_bits'])} "
                             f"bits at fraction {fractions[0]}"})
 
     # 4. Fourier sparsity rises before the held-out jump
     leads = [r["jump_step"] - r["fourier_rise_step"] for r in grokked
              if r["jump_step"] is not None and r["fourier_rise_step"] is not None]
-    s = _stat(leads)
+    s = over_seeds(leads)
     lo = s["ci95"][0] if s["ci95"] else s["mean"]
     out.append({"claim": f"the Fourier sparsity of the embeddings rises before the held-out jump (grokking runs at wd "
                          f"{wd_max}: half the rise before held-out accuracy passes {JUMP:.0%}; 95% interval of the lead "

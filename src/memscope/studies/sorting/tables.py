@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from ...measure.stats import mean_sd, t_interval
+from ...measure.stats import mean_sd, over_seeds
 
 SUITES = ("seen", "unseen", "longer", "withheld")
 SWITCH_EM = 0.5
@@ -26,9 +26,7 @@ NEAR_LINE_OCTAVES = 2.0
 
 
 def summary(values: list[float]) -> dict:
-    mean, sd = mean_sd(values)
-    ci = t_interval(values)
-    return {"mean": mean, "sd": sd, "ci95": list(ci) if ci else None, "values": values}
+    return {**over_seeds(values), "values": values}
 
 
 def _em(rec: dict, suite: str) -> float | None:
