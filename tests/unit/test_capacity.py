@@ -260,11 +260,37 @@ def test_capacity_recipe_end_to_end_and_rerun_skips_finished_runs(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "3.83" in html and "3.64" in html and "Convergence checks" in html and "data:image/png;base64," in html
     weights = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/model.safetensors")}
-    assert len(weights) == 16 + 2 + 4
+    # the sweep (2 sizes x 2 rates x the 2 plateau cells) lives among the grid's runs: seed 0's plateau
+    # cells at the chosen rate are trained once
+    assert len(list((tmp_path / "runs").glob("*/model.safetensors"))) == 2 * 2 * 2 + 16 - 2 * 2
+    assert len(weights) == 20 + 2
     (tmp_path / "report.html").unlink()
     again = cap.run_capacity(MICRO, "fp32", tmp_path)
     assert again["converged_share"] == r["converged_share"] and (tmp_path / "report.html").is_file()
     assert {p: p.stat().st_mtime_ns for p in weights} == weights  # nothing retrained
+
+
+def test_the_rate_is_chosen_by_the_smaller_plateau_cell():
+    """A rate that stores the most at 2x but collapses at 4x has no plateau: the rule picks the rate whose
+    weaker plateau cell is best (d4's case in the quick profile: 0.1 gave 535 and 248 bits)."""
+    sizes = cap.sizes_of(MICRO, "fp32")
+    bits = {(3, 0.01, 2.0): 100, (3, 0.01, 4.0): 98, (3, 0.03, 2.0): 120, (3, 0.03, 4.0): 60,
+            (6, 0.01, 2.0): 200, (6, 0.01, 4.0): 150, (6, 0.03, 2.0): 190, (6, 0.03, 4.0): 150}
+    records = [{"n_embd": d, "learning_rate": lr, "n_sequences": s["cells"][r], "memorized_bits": b}
+               for (d, lr, r), b in bits.items() for s in sizes if s["n_embd"] == d]
+    rates, table = cap.pick_rates(MICRO, sizes, records)
+    assert rates == {3: 0.01, 6: 0.01}  # d6: a tie on the smaller cell goes to the first candidate
+    assert table[0]["plateau_bits"] == {"0.01": 98, "0.03": 60}
+    assert table[0]["memorized_bits"]["0.03"] == {"2x": 120, "4x": 60}
+
+
+def test_a_size_can_train_longer_than_the_profile():
+    p = replace(MICRO, passes_by_width={3: 90})
+    sizes = cap.sizes_of(p, "fp32")
+    grid = cap.grid_specs(p, "fp32", sizes, {3: 0.01, 6: 0.01})
+    assert {rc.train.epochs for _, rc in grid if rc.model.n_embd == 3} == {90}
+    assert {rc.train.epochs for _, rc in grid if rc.model.n_embd == 6} == {30}
+    assert {rc.train.epochs for _, rc in cap.rerun_specs(p, "fp32", sizes, {3: 0.01, 6: 0.01})} == {180, 60}
 
 
 def cap_report_figures():

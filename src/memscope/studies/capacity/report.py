@@ -156,8 +156,10 @@ def _tables(results: dict) -> dict[str, tuple[list[str], list[list]]]:
     checks = [row(s["size"], s["checks"], ["mean of seeds", _fmt(s["capacity_bits"])]) for s in results["sizes"]]
     checks += [row(c["size"], c["checks"], [f"seed {c['seed']} (evidence)", _fmt(c["capacity_bits"])])
                for c in results["capacities"]]
-    sweep = [[f"d{row['n_embd']}", row["n_sequences"], row["passes"],
-              ", ".join(f"{lr}: {b:,.0f}" for lr, b in row["memorized_bits"].items()), f"{row['chosen']:g}"]
+    sweep = [[f"d{row['n_embd']}", " / ".join(str(n) for n in row["n_sequences"].values()), row["passes"],
+              "; ".join(f"{lr}: " + " / ".join(f"{b:,.0f}" for b in cells.values())
+                        for lr, cells in row["memorized_bits"].items()),
+              ", ".join(f"{lr}: {b:,.0f}" for lr, b in row["plateau_bits"].items()), f"{row['chosen']:g}"]
              for row in results["lr_sweep"]]
     runs = [[r["name"], f"{r['dataset_bits']:,.0f}", _fmt(r["memorized_bits"]), _fmt(r["memorized_clipped_bits"]),
              _fmt(r["ceiling_bits"]), f"{r['train_loss_bits_per_token']:.3f}",
@@ -171,7 +173,8 @@ def _tables(results: dict) -> dict[str, tuple[list[str], list[list]]]:
         "checks": (["size", "cells", "capacity bits", f"budget: 2x passes (< {BUDGET_TOL:.0%})",
                     f"plateau: 2x vs 4x cell (<= {PLATEAU_TOL:.0%})",
                     f"ceiling: 0.5x cell (>= {CEILING_SHARE:.0%})", "passed"], checks),
-        "lr_sweep": (["size", "N (2x cell)", "passes", "memorized bits by learning rate", "chosen"], sweep),
+        "lr_sweep": (["size", "N (2x / 4x cells)", "passes", "memorized bits by learning rate (2x / 4x)",
+                      "smaller plateau cell", "chosen"], sweep),
         "runs": (["run", "dataset bits", "memorized (signed)", "memorized (clipped)", "ceiling",
                   "train loss bits/token", "held-out loss bits/token", "passes", "loss levelled off"], runs)}
 
@@ -186,10 +189,12 @@ def _notes(results: dict) -> list[str]:
         f"({p['length'] * math.log2(p['vocab_size']):.0f} bits each); seed s draws dataset s and initialises model s. "
         f"Each size trains at N whose dataset bits are {', '.join(f'{r:g}' for r in p['ratios'])} x its expected "
         f"capacity ({p['expected_bits_per_param']} bits per parameter, a prior that only places the cells).",
-        f"Training: full batch (one step = one pass over the N sequences), {p['passes']:,} passes, AdamW without "
+        f"Training: full batch (one step = one pass over the N sequences), {p['passes']:,} passes"
+        + "".join(f" ({v:,} for d{k})" for k, v in p.get("passes_by_width", {}).items()) + ", AdamW without "
         f"weight decay, warmup then the peak rate held and decayed linearly to 1% over the last "
         f"{p['cooldown_fraction']:.0%} (warmup-stable-decay); each size's rate is the best of "
-        f"{', '.join(f'{lr:g}' for lr in p['learning_rates'])} in a sweep on its 2x cell (seed 0) at the grid's passes.",
+        f"{', '.join(f'{lr:g}' for lr in p['learning_rates'])} in a sweep on its 2x and 4x cells (seed 0) at the grid's passes, chosen by the smaller of the two "
+        "(a capacity must hold on both plateau cells).",
         "Memorized bits of a sequence = S·log2 V − NLL in bits (uniform reference); the BOS newline before each "
         "sequence is context and never scored. Dataset memorization = the signed sum (capacity uses it); the "
         "clipped sum (negatives set to 0) is shown beside it. Given only the BOS, no model can store more than "
