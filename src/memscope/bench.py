@@ -55,17 +55,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _group(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str]):
-    """K members of one shape (seeds 0..K-1) with their optimiser and batches, as the trainer builds them."""
-    rcs = [build_run_config(task, preset, {**overrides, "train.seed": str(s)}) for s in range(k)]
+def _group(rcs: list[RunConfig], device: torch.device):
+    """The members' ensemble with its optimiser and batches, as the trainer builds them."""
     batches = make_batches(rcs, device)
     model = EnsembleGPT.from_seeds(rcs[0].model, [rc.train.seed for rc in rcs]).to(device)
-    return rcs[0], model, make_ensemble_optimizer(model, rcs[0].train), batches
+    return model, make_ensemble_optimizer(model, rcs[0].train), batches
 
 
-def time_steps(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str],
-                steps: int, warmup: int, compile: bool = False) -> tuple[float, RunConfig, EnsembleGPT]:
-    rc, model, opt, batches = _group(task, preset, k, device, overrides)
+def time_group_steps(rcs: list[RunConfig], device: torch.device, steps: int, warmup: int,
+                     compile: bool = False) -> tuple[float, EnsembleGPT]:
+    """Seconds per optimiser step of the runs `rcs` trained together as one ensemble (the trainer's step:
+    batch draw, forward, backward, clip, AdamW), timed over `steps` steps after `warmup`."""
+    rc = rcs[0]
+    model, opt, batches = _group(rcs, device)
     forward = torch.compile(model) if compile else model
     model.train()
     for i in range(warmup):
@@ -76,7 +78,15 @@ def time_steps(task: str, preset: str, k: int, device: torch.device, overrides: 
         ensemble_step(model, forward, opt, *batches.next(warmup + i), rc.train, lr_at(warmup + i, rc.train),
                       batches.masked)
     _sync(device)
-    return (time.perf_counter() - t0) / steps, rc, model
+    return (time.perf_counter() - t0) / steps, model
+
+
+def time_steps(task: str, preset: str, k: int, device: torch.device, overrides: dict[str, str],
+               steps: int, warmup: int, compile: bool = False) -> tuple[float, RunConfig, EnsembleGPT]:
+    """time_group_steps for K members of one task and preset (seeds 0..K-1)."""
+    rcs = [build_run_config(task, preset, {**overrides, "train.seed": str(s)}) for s in range(k)]
+    s_per_step, model = time_group_steps(rcs, device, steps, warmup, compile)
+    return s_per_step, rcs[0], model
 
 
 def time_train_step(task: str, preset: str, batch_size: int | None, device: torch.device,

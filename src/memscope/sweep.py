@@ -348,6 +348,29 @@ def make_groups(specs: list[Spec], root: Path, max_k: int | None = None) -> list
     return sorted(groups, key=lambda g: sum(work(rc) for _, rc in g), reverse=True)
 
 
+def estimate_train_s(specs: list[Spec], root: Path, steps: int = 20, warmup: int = 5,
+                     max_k: int | None = None) -> float:
+    """Seconds the training steps of the runs still missing in root should take here, one group after
+    another: `steps` timed optimiser steps (after `warmup`; bench.time_group_steps) of each distinct group as
+    run_many forms it (shape, schedule, member count), times the group's steps. Evaluations, callbacks and
+    measuring afterwards are not counted; divide by the workers for a pool."""
+    from .bench import time_group_steps
+    from .runtime import configure_cpu
+    per_step: dict[tuple, float] = {}
+    total = 0.0
+    for g in make_groups(specs, root, max_k):
+        rcs = [rc for _, rc in g]
+        t = rcs[0].train  # what a step's cost depends on: shape, batch, precision, sampler, members
+        key = (repr(rcs[0].model), rcs[0].task, t.batch_size, t.precision,
+               t.sampler, t.device, len(g))
+        if key not in per_step:
+            dev = resolve_device(rcs[0].train.device)
+            configure_cpu(dev, rcs[0].train.threads)  # as the trainer will
+            per_step[key], _ = time_group_steps(rcs, dev, steps, warmup)
+        total += per_step[key] * phase_plan(rcs[0])[-1].end
+    return total
+
+
 def train_group_job(group: list[tuple[str, dict]], root: str) -> dict[str, dict]:
     """Train one group (names and config dicts: plain data, so it crosses process and Ray boundaries)."""
     rcs = [RunConfig.from_dict(d) for _, d in group]

@@ -5,7 +5,7 @@ import pytest
 from safetensors.torch import load_file
 
 from memscope import store
-from memscope.sweep import expand, list_runs, load_grid, make_groups, run_many
+from memscope.sweep import estimate_train_s, expand, list_runs, load_grid, make_groups, run_many
 from memscope.train import build_run_config, train
 
 from helpers import kill_when_ready
@@ -171,3 +171,22 @@ def test_a_run_in_training_is_locked_against_a_second_trainer(tmp_path):
         with pytest.raises(MemscopeError, match="being trained by another process"):
             train(rc, run_dir, resume=True)
     assert train(rc, run_dir, resume=True)["steps_run"] == 40
+
+
+def test_the_estimate_times_each_group_once_and_counts_only_missing_runs(tmp_path, monkeypatch):
+    import memscope.bench as bench
+    calls = []
+
+    def fake_time(rcs, device, steps, warmup):  # 10 ms per step of any group, counted
+        calls.append(len(rcs))
+        return 0.01, None
+    monkeypatch.setattr(bench, "time_group_steps", fake_time)
+    small = {"n_layer": "1", "n_embd": "8", "n_head": "1", "batch_size": "4", "eval_interval": "10"}
+    specs = [(f"s{s}-{n}", build_run_config("arithmetic", "n14", {**small, "steps": str(n), "seed": str(s)}))
+             for n in (10, 30) for s in (0, 1)]
+    # two groups (the schedules differ) of one shape: timed once, each counted for its own steps
+    assert estimate_train_s(specs, tmp_path) == pytest.approx(0.01 * (10 + 30))
+    assert calls == [2]
+    run_many(specs[:2], tmp_path)
+    assert estimate_train_s(specs, tmp_path) == pytest.approx(0.01 * 30)
+    assert estimate_train_s(specs[:2], tmp_path) == 0

@@ -34,7 +34,7 @@ from ...measure.capacity import dataset_memorization
 from ...models.lm import LanguageModel
 from ...runconfig import RunConfig, build_run_config
 from ...runtime import configure_cpu
-from ...sweep import run_many
+from ...sweep import estimate_train_s, run_many
 from ...tasks import make_task
 from .analysis import PAPER, RATIOS, analyse, levelled_off
 from .report import write_report
@@ -267,6 +267,18 @@ def pick_rates(p: CapacityProfile, sizes: list[dict], sweep_records: list[dict])
     return rates, table
 
 
+def estimate_s(p: CapacityProfile, precision: str, sizes: list[dict], stages: dict[str, Path], executor: str,
+               workers: int | None) -> float:
+    """Seconds of training still to do here, before any of it starts: the sweep, the grid and the reruns
+    (the grid at the first candidate rate: the rate does not change a step's cost), timed by
+    sweep.estimate_train_s and shared among the workers."""
+    rates = {s["n_embd"]: p.learning_rates[0] for s in sizes}
+    first = list(dict(sweep_specs(p, precision, sizes) + grid_specs(p, precision, sizes, rates)).items())
+    total = (estimate_train_s(first, stages["grid"])
+             + estimate_train_s(rerun_specs(p, precision, sizes, rates), stages["rerun"]))
+    return total / (1 if executor == "local" else workers or 2)
+
+
 # ----------------------------------------------------------------------------- the command
 def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | None = None,
                  executor: str = "local", workers: int | None = None, address: str | None = None,
@@ -281,6 +293,10 @@ def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | 
                                    for n, _ in specs]
     stages = {"grid": out / "runs", "rerun": out / "rerun_2x_passes"}
     specs = sweep_specs(profile, precision, sizes)
+    est = estimate_s(profile, precision, sizes, stages, executor, workers)
+    if est:
+        log.info("capacity %s (%s): about %.0f min of training here (timed steps of every group still to "
+                 "train)", profile.name, precision, est / 60)
     log.info("capacity %s (%s): learning-rate sweep, %d runs in %s", profile.name, precision, len(specs),
              stages["grid"])
     run_many(specs, stages["grid"], executor=executor, workers=workers, address=address)

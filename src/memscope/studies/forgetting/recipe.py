@@ -28,7 +28,7 @@ from .. import register_study
 from ...data.phases import phase_plan
 from ...errors import ConfigError
 from ...runconfig import RunConfig, build_run_config
-from ...sweep import Spec, run_many
+from ...sweep import Spec, estimate_train_s, run_many
 from .report import write_outputs
 from .tables import analyse, claims, tables_markdown
 
@@ -170,43 +170,24 @@ def build_specs(p: ForgettingProfile) -> list[Spec]:
 
 
 # ----------------------------------------------------------------------------- the study
-def estimate_s(specs: list[Spec], steps: int = 10, warmup: int = 3) -> float:
-    """Seconds the runs should take on this machine, measured before training starts: `steps` timed
-    optimizer steps (after `warmup`) and one timed `memory` evaluation of each model size, one member at
-    a time, times each run's steps and evaluations (ensembles of K members cost about K members here)."""
-    import torch
-    from ...models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
-    from ...runtime import configure_cpu, resolve_device
+def estimate_s(specs: list[Spec], root: Path) -> float:
+    """Seconds the missing runs should take on this machine, measured before training starts: their
+    training steps (sweep.estimate_train_s, the groups run_many trains) plus one timed `memory` evaluation
+    of each model size times each run's evaluations."""
+    from ...models.gpt import GPT
+    from ...runtime import resolve_device
     from ...train.callbacks import EvalContext
-    from ...train.loop import lr_at, make_batches
     from ...train.memory_monitor import MemoryMonitor
-    timed: dict[tuple, tuple[float, float]] = {}
-    total = 0.0
+    eval_s: dict[tuple, float] = {}
+    total = estimate_train_s(specs, root)
     for _, rc in specs:
         key = (rc.model.n_embd, rc.model.n_layer)
-        if key not in timed:
-            dev = resolve_device(rc.train.device)
-            configure_cpu(dev, rc.train.threads)
-            model = EnsembleGPT.from_seeds(rc.model, [rc.train.seed]).to(dev)
-            opt = make_ensemble_optimizer(model, rc.train)
-            batches = make_batches([rc], dev)
-            model.train()
-            for i in range(warmup + steps):
-                if i == warmup:
-                    if dev.type == "cuda":
-                        torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                ensemble_step(model, model, opt, *batches.next(i), rc.train, lr_at(i, rc.train), batches.masked)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            step_s = (time.perf_counter() - t0) / steps
-            gpt = model.gpt(0).eval()
+        if key not in eval_s:
+            gpt = GPT(rc.model).to(resolve_device(rc.train.device)).eval()
             t0 = time.perf_counter()
             MemoryMonitor(rc).on_eval(EvalContext(0, gpt, rc, rc.eval_tasks(), rc.vocab(), [], {}, Path("."), {}))
-            timed[key] = (step_s, time.perf_counter() - t0)
-        step_s, eval_s = timed[key]
-        n_steps = phase_plan(rc)[-1].end
-        total += n_steps * step_s + (n_steps // rc.train.eval_interval + 3) * eval_s
+            eval_s[key] = time.perf_counter() - t0
+        total += (phase_plan(rc)[-1].end // rc.train.eval_interval + 3) * eval_s[key]
     return total
 
 
@@ -244,7 +225,7 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
     if todo:
         log.info("forgetting %s: %d of %d runs to train, about %.1f min here (timed steps and evaluations of "
-                 "each size)", profile, len(todo), len(specs), estimate_s(todo) / 60)
+                 "each size)", profile, len(todo), len(specs), estimate_s(todo, out / "runs") / 60)
     t0 = time.perf_counter()
     run_many(specs, out / "runs", executor, workers, address)
     wall_s = time.perf_counter() - t0

@@ -16,7 +16,7 @@ from pathlib import Path
 from ... import store
 from .. import register_study
 from ...errors import ConfigError
-from ...sweep import Spec, check_executor, run_many
+from ...sweep import Spec, check_executor, estimate_train_s, run_many
 from ...tasks import make_task
 from ...train import build_run_config
 from .report import write_outputs
@@ -103,26 +103,6 @@ def build_specs(profile: Profile, seeds: int) -> list[Spec]:
     return specs
 
 
-def estimate_s(specs: list[Spec], seeds: int) -> float:
-    """Seconds of training here: 5 timed full-batch steps of each group's ensemble, times its steps
-    (evaluations not counted: about a tenth more at the profiles' cadence)."""
-    from ...bench import time_steps
-    from ...runtime import configure_cpu, resolve_device
-    total, timed = 0.0, {}
-    for name, rc in specs[::seeds]:  # one group per (weight decay, fraction)
-        dev = resolve_device(rc.train.device)
-        configure_cpu(dev, rc.train.threads)
-        key = (rc.train.batch_size, rc.model.n_embd)
-        if key not in timed:
-            overrides = {"p": str(rc.task_params["p"]), "train_fraction": str(rc.task_params["train_fraction"]),
-                         "n_embd": str(rc.model.n_embd), "n_head": str(rc.model.n_head),
-                         "n_layer": str(rc.model.n_layer), "mlp_expansion": str(rc.model.mlp_expansion),
-                         "batch_size": str(rc.train.batch_size), "sampler": "epochs", "epochs": "100"}
-            timed[key], _, _ = time_steps("modular", "n14", seeds, dev, overrides, steps=5, warmup=2)
-        total += timed[key] * rc.train.steps
-    return total
-
-
 def format_reproduction(r: dict) -> str:
     claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
                             for c in r["claims"])
@@ -146,7 +126,7 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     out = Path(out) if out is not None else Path("runs") / f"grokking-{profile}"
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
     if todo:
-        est = estimate_s(specs, seeds) * len(todo) / len(specs)
+        est = estimate_train_s(todo, out / "runs", max_k=seeds)
         log.info("grokking %s: %d of %d runs to train, about %.0f min of training on one core", profile, len(todo),
                  len(specs), est / 60)
     t0 = time.perf_counter()

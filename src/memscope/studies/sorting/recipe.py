@@ -23,7 +23,7 @@ from .. import register_study
 from ...errors import ConfigError
 from ...measure.sizing import bits_per_param_source
 from ...runconfig import RunConfig, build_run_config
-from ...sweep import run_many
+from ...sweep import estimate_train_s, run_many
 from ...tasks import make_task
 from .measure import measure_baselines, measure_run
 from .report import write_outputs
@@ -124,28 +124,6 @@ def build_specs(p: SortingProfile) -> list[tuple[str, RunConfig]]:
     return specs
 
 
-def estimate_s(p: SortingProfile, specs: list[tuple[str, RunConfig]], root: Path) -> float:
-    """Seconds the missing runs' training steps should take here, one group after another: 20 timed steps
-    (after 5 of warm-up, bench.time_steps) of each distinct ensemble (shape and member count, as run_many
-    groups them), times its steps. Evaluations and the scoring afterwards are not counted."""
-    from ...bench import time_steps
-    from ...runtime import configure_cpu, resolve_device
-    from ...sweep import make_groups
-    per_step: dict[tuple, float] = {}
-    total = 0.0
-    for g in make_groups(specs, root):
-        rc = g[0][1]
-        key = (rc.model.n_embd, rc.model.pos_encoding, len(g))
-        if key not in per_step:
-            dev = resolve_device(rc.train.device)
-            configure_cpu(dev, rc.train.threads)  # as the trainer will
-            settings = overrides(p, rc.model.n_embd, p.n_lists[-1], 0, rc.model.pos_encoding)
-            del settings["train.seed"]  # time_steps seeds its members 0..K-1
-            per_step[key], _, _ = time_steps("sorting", "n14", len(g), dev, settings, steps=20, warmup=5)
-        total += per_step[key] * rc.train.steps
-    return total
-
-
 def run_sorting(p: SortingProfile, out: Path | None = None, executor: str = "local", workers: int | None = None,
                 address: str | None = None, estimate: bool = True) -> dict:
     out = Path(out) if out is not None else Path("runs") / f"sorting-{p.name}"
@@ -154,7 +132,7 @@ def run_sorting(p: SortingProfile, out: Path | None = None, executor: str = "loc
     todo = [s for s in specs if not (runs_dir / s[0] / store.SUMMARY).is_file()]
     est = None
     if todo and estimate:
-        est = estimate_s(p, todo, runs_dir)
+        est = estimate_train_s(todo, runs_dir)
         log.info("sorting %s: %d of %d runs to train, about %.0f s of training here (one worker)", p.name,
                  len(todo), len(specs), est)
     t0 = time.perf_counter()

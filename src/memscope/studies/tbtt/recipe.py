@@ -14,7 +14,8 @@ from pathlib import Path
 from ... import store
 from .. import register_study
 from ...errors import ConfigError
-from ...sweep import Spec, check_existing, run_many
+from ...runtime import resolve_device
+from ...sweep import Spec, check_existing, estimate_train_s, run_many
 from ...train import build_run_config
 from .report import write_outputs
 from .tables import TASKS, build_tables, claims, tables_markdown
@@ -100,26 +101,18 @@ def build_specs(profile: Profile, seeds: int, withheld: str | None) -> list[Spec
 
 
 # ----------------------------------------------------------------------------- the recipe
-def estimate_s(specs: list[Spec], executor: str, workers: int) -> float:
-    """Seconds the grid should take here: 20 timed steps and one timed evaluation pass (the paper's
-    protocol) of each distinct shape, times each run's steps and evaluations, shared among the workers."""
-    from ...bench import time_eval, time_steps
-    from ...runtime import configure_cpu, resolve_device
-    from ...train import group_key
-    step_s: dict[str, float] = {}
+def estimate_s(specs: list[Spec], root: Path, executor: str, workers: int) -> float:
+    """Seconds the missing runs should take here: their training steps (sweep.estimate_train_s, the groups
+    run_many trains) plus one timed evaluation pass (the paper's protocol) per task and model, times each
+    run's evaluations; shared among the workers."""
+    from ...bench import time_eval
     eval_s: dict[tuple[str, str], float] = {}
-    total = 0.0
+    total = estimate_train_s(specs, root)
     for _, rc in specs:
-        key = group_key(rc)
-        dev = resolve_device(rc.train.device)
-        configure_cpu(dev, rc.train.threads)  # as the workers will
-        if key not in step_s:
-            overrides = {"batch_size": str(rc.train.batch_size)}
-            step_s[key], _, _ = time_steps(rc.task, rc.preset, 1, dev, overrides, steps=20, warmup=5)
         if (rc.task, rc.preset) not in eval_s:
-            eval_s[rc.task, rc.preset] = time_eval(rc.task, rc.preset, dev, repeats=1)["s_per_eval"]
-        n_evals = rc.train.steps // rc.train.eval_interval + 1
-        total += step_s[key] * rc.train.steps + eval_s[rc.task, rc.preset] * n_evals
+            eval_s[rc.task, rc.preset] = time_eval(rc.task, rc.preset, resolve_device(rc.train.device),
+                                                   repeats=1)["s_per_eval"]
+        total += eval_s[rc.task, rc.preset] * (rc.train.steps // rc.train.eval_interval + 1)
     return total / (workers if executor != "local" else 1)
 
 
@@ -149,7 +142,7 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
     workers = workers or 2
     if todo:
-        est = estimate_s(todo, executor, workers)
+        est = estimate_s(todo, out / "runs", executor, workers)
         log.info("tbtt %s: %d of %d runs to train, about %.0f min on this machine%s", profile, len(todo),
                  len(specs), est / 60, "; mlt needs a GPU in practice" if "mlt" in p.models else "")
     t0 = time.perf_counter()
