@@ -149,12 +149,14 @@ MICRO = cap.CapacityProfile(
     heldout_sequences=16, warmup_steps=5)
 
 
-def test_profiles_span_10x_in_parameters_and_place_cells_around_capacity():
-    for name in ("quick", "paper"):
+def test_profiles_span_sizes_and_place_cells_around_capacity():
+    # the paper profile spans 10x in parameters with 6 sizes; the quick one 5x with 4 (what converges on a
+    # 2-core budget: d4 was dropped, docs/RESULTS.md)
+    for name, n_sizes, span in (("quick", 4, 5), ("paper", 6, 10)):
         p = cap.get_profile(name)
         sizes = cap.sizes_of(p, "fp32")
         params = [s["n_params_total"] for s in sizes]
-        assert len(params) >= 5 and max(params) / min(params) >= 10 and p.seeds >= 3 and p.passes >= 1000
+        assert len(params) >= n_sizes and max(params) / min(params) >= span and p.seeds >= 3 and p.passes >= 1000
         for s in sizes:
             cells = s["cells"]
             for ratio, n in cells.items():  # dataset bits within rounding of ratio x expected capacity
@@ -282,15 +284,6 @@ def test_the_rate_is_chosen_by_the_smaller_plateau_cell():
     assert rates == {3: 0.01, 6: 0.01}  # d6: a tie on the smaller cell goes to the first candidate
     assert table[0]["plateau_bits"] == {"0.01": 98, "0.03": 60}
     assert table[0]["memorized_bits"]["0.03"] == {"2x": 120, "4x": 60}
-
-
-def test_a_size_can_train_longer_than_the_profile():
-    p = replace(MICRO, passes_by_width={3: 90})
-    sizes = cap.sizes_of(p, "fp32")
-    grid = cap.grid_specs(p, "fp32", sizes, {3: 0.01, 6: 0.01})
-    assert {rc.train.epochs for _, rc in grid if rc.model.n_embd == 3} == {90}
-    assert {rc.train.epochs for _, rc in grid if rc.model.n_embd == 6} == {30}
-    assert {rc.train.epochs for _, rc in cap.rerun_specs(p, "fp32", sizes, {3: 0.01, 6: 0.01})} == {180, 60}
 
 
 def cap_report_figures():

@@ -189,8 +189,7 @@ def _notes(results: dict) -> list[str]:
         f"({p['length'] * math.log2(p['vocab_size']):.0f} bits each); seed s draws dataset s and initialises model s. "
         f"Each size trains at N whose dataset bits are {', '.join(f'{r:g}' for r in p['ratios'])} x its expected "
         f"capacity ({p['expected_bits_per_param']} bits per parameter, a prior that only places the cells).",
-        f"Training: full batch (one step = one pass over the N sequences), {p['passes']:,} passes"
-        + "".join(f" ({v:,} for d{k})" for k, v in p.get("passes_by_width", {}).items()) + ", AdamW without "
+        f"Training: full batch (one step = one pass over the N sequences), {p['passes']:,} passes, AdamW without "
         f"weight decay, warmup then the peak rate held and decayed linearly to 1% over the last "
         f"{p['cooldown_fraction']:.0%} (warmup-stable-decay); each size's rate is the best of "
         f"{', '.join(f'{lr:g}' for lr in p['learning_rates'])} in a sweep on its 2x and 4x cells (seed 0) at the grid's passes, chosen by the smaller of the two "
