@@ -30,7 +30,6 @@ from ...runconfig import load_run_config
 from ...runtime import configure_cpu, resolve_device
 from ...sweep import Spec, check_executor, check_existing, run_many
 from ...train import build_run_config
-from ..tbtt.recipe import PROFILES as TBTT_PROFILES
 from .report import write_outputs
 from .tables import MC_RELATIONS, TASK_RELATIONS, claims, model_cells, run_figures, tables_markdown
 
@@ -48,6 +47,8 @@ class Profile:
     """Settings of the TBTT arithmetic models, the same for n14 and n56."""
     mc_task: dict = field(default_factory=dict)
     """Task settings of the `choice` task shared by both sources (n_choices, variants, shares)."""
+    source_task: dict = field(default_factory=dict)
+    """Further task settings for one source: {source: {key: value}} (the question set, never the model)."""
     n_resamples: int = 2000
     """Bootstrap resamples of each run's item-level intervals."""
     note: str = ""
@@ -57,28 +58,39 @@ def _schedule(steps: int) -> dict[str, str]:
     return {"steps": str(steps), "warmup_steps": str(steps // 10), "lr_decay_steps": str(steps)}
 
 
+TBTT_QUICK = {"batch_size": "441", **_schedule(6000)}
+"""The tbtt study's quick settings for arithmetic (studies/tbtt/recipe.py, PROFILES["quick"]; a test checks
+they agree): a study's recipe is imported by its own package only, so they are written out here."""
 _MC_MODEL = {"n_layer": "2", "n_head": "2", "n_embd": "48", "mlp_expansion": "4"}
-_MC_TRAIN = {"learning_rate": "3e-3", "min_lr": "3e-4", "batch_size": "64", "eval_samples": "1"}
+_MC_TRAIN = {"learning_rate": "1e-2", "min_lr": "1e-3", "weight_decay": "0.1", "batch_size": "64",
+             "eval_samples": "1"}
+_MC_TASK = {"variants": "8", "nota_share": "0.15", "nota_distractor_share": "0.3"}
+_SOURCE_TASK = {"arithmetic": {"digits": "14", "held_out_share": "0.1"}, "capitals": {"held_out_share": "0.2"}}
 
 PROFILES = {
-    # Chosen from one-seed probe runs (docs/RESULTS.md, metamorphic study): width 48, 2 layers, 2 heads, MLP
-    # 192, answers-only loss, 1,500 steps at batch 64 fit every seen capital by step 750. The TBTT models
-    # are the tbtt study's quick arithmetic settings (6,000 steps, batch 441), the same for both sizes.
-    "quick": Profile(3, {**_MC_MODEL, **_MC_TRAIN, **_schedule(1500), "eval_interval": "250"},
-                     TBTT_PROFILES["quick"].overrides("arithmetic", "n14"),
-                     note="choice task (3 options, 4 lines per seen question, 20% held out, NOTA the answer in "
-                          "20% of lines and a distractor in 20%): width 48, 2 layers, 1,500 steps at batch 64; TBTT "
-                          "n14 / n56 on arithmetic: 6,000 steps at batch 441; 3 seeds"),
+    # Chosen from one-seed probe runs before the first quick run (docs/RESULTS.md, metamorphic study): width
+    # 48, 2 layers, 2 heads, MLP 192, answers-only loss, AdamW lr 1e-2 (weight decay 0.1), 1,000 steps at
+    # batch 64. Arithmetic over operands 0..13 (196 questions, 20 held out): at 10 operands and 20% held
+    # out the model memorized (held-out accuracy at chance); at 14 operands it answers the held-out
+    # questions. Capitals: 10 of 50 countries held out. The TBTT models are the tbtt study's quick
+    # arithmetic settings (6,000 steps, batch 441), the same for both sizes.
+    "quick": Profile(3, {**_MC_MODEL, **_MC_TRAIN, **_schedule(1000), "eval_interval": "250"},
+                     TBTT_QUICK, _MC_TASK, _SOURCE_TASK,
+                     note="choice task (3 options, 8 lines per seen question, NOTA the answer in 15% of lines and "
+                          "a distractor in 30%; arithmetic 0..13 with 10% held out, capitals 20% held out): width "
+                          "48, 2 layers, 1,000 steps at batch 64; TBTT n14 / n56 on arithmetic: 6,000 steps at "
+                          "batch 441; 3 seeds"),
     # Plumbing check (tests): every table, figure and claim in seconds; shows no claim.
     "tiny": Profile(1, {**_MC_MODEL, "n_embd": "16", "n_layer": "1", "batch_size": "16", "eval_samples": "1",
                         "eval_interval": "10", **_schedule(10)},
                     {"batch_size": "16", "eval_interval": "10", "eval_samples": "1", **_schedule(10)},
-                    {"digits": "4"}, n_resamples=200, note="plumbing check, 10 steps"),
-    # Five seeds, four times the quick schedules; about 4x quick's time per seed on 2 CPU cores (an estimate
-    # from the quick run's scaling, not measured): roughly an hour.
-    "paper": Profile(5, {**_MC_MODEL, **_MC_TRAIN, **_schedule(6000), "eval_interval": "500"},
-                     {**TBTT_PROFILES["quick"].overrides("arithmetic", "n14"), **_schedule(24_000)},
-                     note="5 seeds, 6,000 multiple-choice steps, 24,000 TBTT steps"),
+                    {"variants": "2", "nota_share": "0.2", "nota_distractor_share": "0.2"},
+                    {"arithmetic": {"digits": "4"}}, n_resamples=200, note="plumbing check, 10 steps"),
+    # Five seeds, four times the quick schedules: about 4 x 5 / 3 of quick's training time on 2 CPU
+    # cores, roughly 75 minutes (an estimate from the quick run, not measured).
+    "paper": Profile(5, {**_MC_MODEL, **_MC_TRAIN, **_schedule(4000), "eval_interval": "500"},
+                     {**TBTT_QUICK, **_schedule(24_000)},
+                     _MC_TASK, _SOURCE_TASK, note="5 seeds, 4,000 multiple-choice steps, 24,000 TBTT steps"),
 }
 
 
@@ -91,11 +103,12 @@ def get_profile(name: str) -> Profile:
 def build_specs(p: Profile, seeds: int, n_choices: str | int | None = None) -> list[Spec]:
     """mc-<source>-seed<s> and tbtt-<size>-seed<s> for every seed; n_choices (text or int) is parsed and
     checked by the task like any setting."""
-    task = {**p.mc_task, **({"n_choices": str(n_choices)} if n_choices is not None else {})}
+    task = {"n_choices": str(n_choices)} if n_choices is not None else {}
     specs = []
     for s in range(seeds):
         for source in SOURCES:
-            overrides = {**p.mc_settings, **task, "source": source, "task.seed": str(s), "train.seed": str(s)}
+            overrides = {**p.mc_settings, **p.mc_task, **p.source_task.get(source, {}), **task, "source": source,
+                         "task.seed": str(s), "train.seed": str(s)}
             specs.append((f"mc-{source}-seed{s}", build_run_config("choice", "n14", overrides)))
         for size in TBTT_SIZES:
             specs.append((f"tbtt-{size}-seed{s}", build_run_config("arithmetic", size, {**p.tbtt_settings,
