@@ -28,7 +28,7 @@ from ...metamorphic.stats import summarize_outcomes
 from ...models.load import load_lm
 from ...runconfig import load_run_config
 from ...runtime import configure_cpu, resolve_device
-from ...sweep import Spec, check_executor, check_existing, run_many
+from ...sweep import Spec, check_executor, check_existing, estimate_train_s, run_many
 from ...train import build_run_config
 from .report import write_outputs
 from .tables import MC_RELATIONS, TASK_RELATIONS, claims, model_cells, run_figures, tables_markdown
@@ -87,7 +87,8 @@ PROFILES = {
                     {"variants": "2", "nota_share": "0.2", "nota_distractor_share": "0.2"},
                     {"arithmetic": {"digits": "4"}}, n_resamples=200, note="plumbing check, 10 steps"),
     # Five seeds, four times the quick schedules: about 4 x 5 / 3 of quick's training time on 2 CPU
-    # cores, roughly 75 minutes (an estimate from the quick run, not measured).
+    # cores, roughly 75 minutes from the quick run; the study logs its own estimate (timed steps) before
+    # it trains.
     "paper": Profile(5, {**_MC_MODEL, **_MC_TRAIN, **_schedule(4000), "eval_interval": "500"},
                      {**TBTT_QUICK, **_schedule(24_000)},
                      _MC_TASK, _SOURCE_TASK, note="5 seeds, 4,000 multiple-choice steps, 24,000 TBTT steps"),
@@ -163,8 +164,11 @@ def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None
     specs = build_specs(p, seeds, n_choices)  # every setting is checked here, before anything is written
     out = Path(out) if out is not None else Path("runs") / f"metamorphic-{profile}"
     check_existing(specs, out / "runs")
-    todo = sum(not (out / "runs" / name / store.SUMMARY).is_file() for name, _ in specs)
-    log.info("metamorphic %s: %d of %d runs to train", profile, todo, len(specs))
+    todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
+    if todo:  # timed steps of every group still to train, before any of it starts
+        est = estimate_train_s(todo, out / "runs") / (1 if executor == "local" else workers or 2)
+        log.info("metamorphic %s: %d of %d runs to train, about %.0f min of training here", profile, len(todo),
+                 len(specs), est / 60)
     t0 = time.perf_counter()
     run_many(specs, out / "runs", executor, workers or 2, address)
     train_wall_s = time.perf_counter() - t0
