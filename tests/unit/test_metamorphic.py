@@ -151,7 +151,7 @@ def test_bad_items_name_the_file_and_line(tmp_path, line, needle):
 
 
 # ---------------------------------------------------------------- known models through the pipeline
-CHARS = "\n +-<=>0123456789?" + "abcdefghijklmnopqrstuvwxyzNABCDEFGHIJKLMOPQRSTUVWXYZ"
+CHARS = "\n +-<=>0123456789?" + "abcdefghijklmnopqrstuvwxyzNABCDEFGHIJKLMOPQRSTUVWXYZ" + "(|)"
 
 
 def function_lm(complete) -> LanguageModel:
@@ -250,6 +250,28 @@ def test_lookup_table_mc_nota_drop_on_seen_only_and_control_unchanged():
         for metric in ("acc", "acc_norm"):
             seen = rel[control]["metrics"][metric]["by_seen"]["seen"]
             assert seen["drop"]["value"] == 0 and seen["consistency"]["value"] == 1
+
+
+def test_options_in_the_prompt_let_a_computer_follow_nota_and_a_lookup_table_not():
+    """The {choices} marker: each side is scored with its own options in the question. A model that
+    computes the sum and reads the options (NOTA when the sum is not listed) shows no nota drop; a lookup
+    table of the seen questions' answers, which ignores the options, drops fully on seen items."""
+    items = [MCItem(it.question.rstrip("=") + " {choices}", it.choices, it.answer, it.seen) for it in _mc_items(40)]
+
+    def computer(p):
+        m = re.fullmatch(r"(\d)\+(\d) \((.*)\)", p)
+        if not m:
+            return None
+        total = str(int(m[1]) + int(m[2]))
+        return " " + (total if total in m[3].split("|") else NOTA)
+
+    table = {it.question.split(" ")[0]: " " + it.choices[it.answer] for it in items if it.seen}
+    lookup = function_lm(lambda p: table.get(p.split(" ")[0]) if p.endswith(")") else None)
+    for lm, drops in ((function_lm(computer), {"seen": 0.0, "held_out": 0.0}), (lookup, {"seen": 1.0})):
+        acc = score_items(lm, "multiple-choice", items, ["nota"], FAST).summary["relations"]["nota"]["metrics"]["acc"]
+        assert acc["by_seen"]["seen"]["acc_original"]["value"] == 1.0
+        for group, drop in drops.items():
+            assert acc["by_seen"][group]["drop"]["value"] == drop
 
 
 def test_null_model_drop_interval_contains_zero(tmp_path):

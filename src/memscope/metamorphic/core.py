@@ -138,15 +138,16 @@ def score_mc(lm: LanguageModel, items: list[MCItem], relations: list[Relation], 
     for rel in relations:
         for k, it in enumerate(items):
             rewrites[rel.name, k] = rel.fn(it, random.Random(f"{seed}:{rel.name}:{k}"))
-    pairs = [(it.question, c) for it in items for c in it.choices]
-    pairs += [(new.question, c) for new, _ in rewrites.values() for c in new.choices]
+    # each side is scored as the model reads it: its own options rendered into its question's marker
+    pairs = [(it.text, c) for it in items for c in it.choices]
+    pairs += [(new.text, c) for new, _ in rewrites.values() for c in new.choices]
     ll = option_logliks(lm, pairs)
     rows = []
     for rel in relations:
         for k, it in enumerate(items):
             new, option_map = rewrites[rel.name, k]
-            o = _pick([ll[it.question, c] for c in it.choices], it.choices)
-            r = _pick([ll[new.question, c] for c in new.choices], new.choices)
+            o = _pick([ll[it.text, c] for c in it.choices], it.choices)
+            r = _pick([ll[new.text, c] for c in new.choices], new.choices)
             row = {"relation": rel.name, "question": it.question, "choices": list(it.choices),
                    "rewritten_choices": list(new.choices), "answer": it.answer, "answer_rewritten": new.answer,
                    "seen": it.seen, "rewritten_seen": it.seen}
@@ -216,7 +217,7 @@ def check_tokenizable(lm: LanguageModel, loaded: list, extra: tuple[str, ...] = 
     """Every text of every item in the model's vocabulary (a memscope run's characters), before any
     scoring: the error names the item's file and line."""
     for it in loaded:
-        texts = ([it.question, *it.choices] if isinstance(it, MCItem)
+        texts = ([it.text, *it.choices] if isinstance(it, MCItem)
                  else [it.original, it.rewritten, it.answer_original, it.answer_rewritten])
         try:
             lm.tokenize([*texts, *extra])

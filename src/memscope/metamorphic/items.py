@@ -2,6 +2,9 @@
 
 Multiple choice, one object a line: {"question": str, "choices": [str, ...] (at least 2, distinct),
 "answer": int (index into choices), "seen": bool (optional: the item was in the model's training data)}.
+A question may show its options (MMLU's layout): the marker `{choices}` in it is replaced, at scoring time,
+by the item's options rendered as `(o1|o2|o3)` (choice_format.render_question), so a rewrite that changes
+the options (shuffle, nota) changes what the model reads; without the marker the question is scored as given.
 Paired: {"original": str, "rewritten": str, "answer_original": str, "answer_rewritten": str,
 "relation": str, "seen": bool (optional)}. Files are parsed as JSON only (never evaluated); a bad line is
 one ConfigError naming the file and the line.
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import store
+from ..choice_format import render_question
 from ..errors import ConfigError, MemscopeError
 
 MC_FIELDS = ("question", "choices", "answer")
@@ -27,6 +31,11 @@ class MCItem:
     seen: bool | None = None
     where: str = ""
     """file:line, for messages."""
+
+    @property
+    def text(self) -> str:
+        """The question as the model reads it: its `{choices}` marker replaced by the options."""
+        return render_question(self.question, self.choices)
 
 
 @dataclass(frozen=True)

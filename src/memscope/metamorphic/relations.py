@@ -18,12 +18,12 @@ import random
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from ..choice_format import NOTA
 from ..errors import ConfigError
 from ..tasks import Task
 from .items import MCItem, PairedItem
 
 MULTIPLE_CHOICE = "multiple-choice"
-NOTA = "None of the other answers"
 
 
 @dataclass(frozen=True)

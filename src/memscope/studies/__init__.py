@@ -19,6 +19,7 @@ STUDY_PACKAGES = (  # one line per study: the package whose import registers it
     "grokking",
     "sorting",
     "forgetting",
+    "metamorphic",
 )
 COMMON_OPTIONS = ("profile", "seeds", "out", "executor", "workers", "address")
 """Parameters every study entry point takes: reproduce(profile, seeds, out, executor, workers, address, *, ...)."""
