@@ -76,3 +76,12 @@ def test_capacity_is_an_alias_of_reproduce_capacity(cli, monkeypatch, tmp_path):
     text_a, text_b = cli("-q", "capacity", "--profile", "micro", "--out", out), \
         cli("-q", "reproduce", "capacity", "--profile", "micro", "--out", out)
     assert text_a == text_b and text_a[1].startswith("capacity sweep micro (fp32)")
+
+
+def test_claims_print_one_line_each_with_their_verdict():
+    from memscope.studies import claims_text
+    claims = [{"id": "C1", "claim": "a", "rule": "r1", "held": True, "evidence": "e1"},
+              {"id": "C2", "claim": "b", "rule": "r2", "held": False, "evidence": "e2"}]
+    assert claims_text(claims) == "- held: a. e1\n- DID NOT HOLD: b. e2"
+    assert claims_text(claims, with_id=True, with_rule=True) == \
+        "- held: C1 a (rule: r1). e1\n- DID NOT HOLD: C2 b (rule: r2). e2"

@@ -85,6 +85,16 @@ def list_studies() -> dict[str, Study]:
     return {name: get_study(name) for name in STUDY_PACKAGES}
 
 
+def claims_text(claims: list[dict], *, with_id: bool = False, with_rule: bool = False) -> str:
+    """A study's judged claims as printed text, one line each: verdict, [id,] claim, [rule,] evidence."""
+    lines = []
+    for c in claims:
+        head = f"{c['id']} {c['claim']}" if with_id else c["claim"]
+        rule = f" (rule: {c['rule']})" if with_rule else ""
+        lines.append(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {head}{rule}. {c['evidence']}")
+    return "\n".join(lines)
+
+
 def reproduce(study: str, profile: str = "quick", **options) -> dict:
     """Run a study by name: `reproduce("tbtt", profile="tiny", seeds=2, out=Path("runs/t"), withheld="2,3")`."""
     s = get_study(study)

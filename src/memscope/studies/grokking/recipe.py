@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ... import store
-from .. import register_study
+from .. import claims_text, register_study
 from ...errors import ConfigError
 from ...sweep import Spec, check_executor, estimate_train_s, run_many
 from ...tasks import make_task
@@ -104,9 +104,7 @@ def build_specs(profile: Profile, seeds: int) -> list[Spec]:
 
 
 def format_reproduction(r: dict) -> str:
-    claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
-                            for c in r["claims"])
-    return f"{r['tables_md']}\nClaims:\n{claims_text}\n\nreport: {r['files']['report']}"
+    return f"{r['tables_md']}\nClaims:\n{claims_text(r['claims'])}\n\nreport: {r['files']['report']}"
 
 
 @register_study("grokking", profiles=PROFILES, text=format_reproduction)

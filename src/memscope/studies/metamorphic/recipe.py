@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import store
-from .. import register_study
+from .. import claims_text, register_study
 from ...errors import ConfigError
 from ...metamorphic.core import MetamorphicSettings, check_tokenizable, score_items, task_items
 from ...metamorphic.items import MCItem
@@ -142,9 +142,8 @@ def model_of(name: str) -> str:
 
 
 def format_reproduction(r: dict) -> str:
-    claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['id']} {c['claim']} (rule: "
-                            f"{c['rule']}). {c['evidence']}" for c in r["claims"])
-    return f"{r['tables_md']}\nClaims:\n{claims_text}\n\nreport: {r['files']['report']}"
+    claims = claims_text(r["claims"], with_id=True, with_rule=True)
+    return f"{r['tables_md']}\nClaims:\n{claims}\n\nreport: {r['files']['report']}"
 
 
 @register_study("metamorphic", profiles=PROFILES, text=format_reproduction,

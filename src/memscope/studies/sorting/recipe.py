@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ... import store
-from .. import register_study
+from .. import claims_text, register_study
 from ...errors import ConfigError
 from ...measure.sizing import bits_per_param_source
 from ...runconfig import RunConfig, build_run_config
@@ -167,9 +167,7 @@ def brief(r: dict) -> dict:
 
 
 def format_sorting(r: dict) -> str:
-    claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']}. {c['evidence']}"
-                            for c in r["claims"])
-    return f"{tables_markdown(r)}\nClaims:\n{claims_text}\n\nreport: {r['files']['report']}"
+    return f"{tables_markdown(r)}\nClaims:\n{claims_text(r['claims'])}\n\nreport: {r['files']['report']}"
 
 
 @register_study("sorting", profiles=PROFILES, text=format_sorting, options={})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import store
-from .. import register_study
+from .. import claims_text, register_study
 from ...errors import ConfigError
 from ...runtime import resolve_device
 from ...sweep import Spec, check_existing, estimate_train_s, run_many
@@ -118,9 +118,8 @@ def estimate_s(specs: list[Spec], root: Path, executor: str, workers: int) -> fl
 
 def format_reproduction(r: dict) -> str:
     """The tables, the claims and the report's path, as `memscope reproduce tbtt` prints them."""
-    claims_text = "\n".join(f"- {'held' if c['held'] else 'DID NOT HOLD'}: {c['claim']} (rule: {c['rule']}). "
-                             f"{c['evidence']}" for c in r["claims"])
-    return f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims_text}\n\nreport: {r['files']['report']}"
+    claims = claims_text(r["claims"], with_rule=True)
+    return f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims}\n\nreport: {r['files']['report']}"
 
 
 @register_study("tbtt", profiles=PROFILES, text=format_reproduction,
