@@ -113,6 +113,16 @@ def compare(interval: tuple[float, float] | None, threshold: float, *, above: bo
     return HELD if hi < threshold else NOT_HELD if lo >= threshold else NOT_ESTABLISHED
 
 
+def clip(interval, bounds) -> tuple[float, float] | None:
+    """An interval cut to the statistic's possible range (a t interval of a share can leave [0, 1])."""
+    if interval is None:
+        return None
+    lo, hi = interval
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return (lo, hi)
+
+
 def as_claims(items) -> list[Claim]:
     """Claims from records or their JSON dicts (a study's stored results.json reads back this way)."""
     return [c if isinstance(c, Claim) else Claim.from_dict(c) for c in items]

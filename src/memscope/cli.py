@@ -212,7 +212,7 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from .studies import COMMON_OPTIONS, get_study, list_studies
+    from .studies import get_study, list_studies
     if args.list:
         studies = {name: st.describe() for name, st in list_studies().items()}
         _print(studies, args.json, "\n".join(f"{name}: {d['description']}; profiles: {', '.join(d['profiles'])}"
@@ -224,49 +224,64 @@ def cmd_reproduce(args) -> None:
     opts = _study_parser(study.name, list_studies()).parse_args(args.rest)
     given = {k: v for k, v in vars(opts).items() if v is not None and k != "json"}
     for key in given:  # another study's option: one line naming whose it is
-        if key not in study.options and key not in COMMON_OPTIONS:
+        if key not in study.options and key not in _common_options():
             raise MemscopeError(f"--{key.replace('_', '-')} is not an option of study {study.name!r} "
                                 f"(its own: {', '.join('--' + o for o in study.options) or 'none'})")
     _reproduce(study.name, given, args.json or opts.json)
 
 
+def _common_options() -> tuple[str, ...]:
+    from .studies import COMMON_OPTIONS
+    return COMMON_OPTIONS
+
+
+def _settings_flags(p: argparse.ArgumentParser, cls, *, title: str | None = None, hidden: bool = False) -> None:
+    """One flag per field of a settings dataclass, its help read from the field (doc, default, range); every
+    value arrives as text and is parsed and checked by the dataclass (memscope.settings), never here."""
+    from .settings import describe
+    group = p.add_argument_group(title) if title else p
+    for f in describe(cls):
+        allowed = f" {f.allowed}" if f.allowed else ""
+        default = "" if f.default is None else f" (default {f.default})"
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=f.type_name.upper().replace(" ", ""),
+                           help=argparse.SUPPRESS if hidden else f"{f.doc}{allowed}{default}".strip())
+
+
 def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
-    """The flags after `memscope reproduce STUDY`: the common ones, then every study's own options (so
-    that one given to the wrong study is named as such rather than unknown)."""
-    p = _Parser(prog=f"memscope reproduce {name}")
-    p.add_argument("--profile", help=f"one of: {', '.join(studies[name].profiles)} (default quick)")
-    p.add_argument("--seeds", type=_int, help="seeds per configuration (default: the profile's)")
-    p.add_argument("--out", type=Path, help="output directory (default runs/STUDY-PROFILE...)")
-    p.add_argument("--executor", help="sweep executor: pool, local or ray (default: the study's)")
-    p.add_argument("--workers", type=_int, help="worker processes (default 2)")
-    p.add_argument("--address", help="Ray cluster address")
+    """The flags after `memscope reproduce STUDY`, derived from the settings dataclasses: the common ones
+    (studies.StudyOptions), then every study's own options (so that one given to the wrong study is named
+    as such rather than unknown)."""
+    from .studies import StudyOptions
+    st = studies[name]
+    p = _Parser(prog=f"memscope reproduce {name}", description=f"{st.description}. Profiles: "
+                f"{', '.join(st.profiles)}.")
+    _settings_flags(p, StudyOptions, title="options of every study")
+    _settings_flags(p, st.Options, title=f"options of study {name}")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    seen = set()
-    for st in sorted(studies.values(), key=lambda st: st.name != name):  # this study's options first
-        for opt, help_text in st.options.items():
-            if opt not in seen:
-                seen.add(opt)
-                p.add_argument(f"--{opt.replace('_', '-')}", help=help_text if st.name == name else argparse.SUPPRESS)
+    seen = {f for f in vars(p.parse_args([])) if f != "json"}
+    for other in studies.values():  # the others' options, hidden: named as another study's when given
+        if other.name != name:
+            from .settings import describe
+            for f in describe(other.Options):
+                if f.name not in seen:
+                    seen.add(f.name)
+                    p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, help=argparse.SUPPRESS)
     return p
 
 
 def _reproduce(name: str, options: dict, as_json: bool) -> None:
-    """Run a study and print its result: shared by `reproduce STUDY` and its aliases (`capacity`). Every
-    common option is checked here, before the study plans, prints or writes anything."""
-    from .config import check_device_name
-    from .studies import reproduce, get_study
-    from .sweep import check_executor
-    _positive("--workers", options.get("workers"))
-    if options.get("seeds") is not None and options["seeds"] > 1000:
-        raise MemscopeError(f"--seeds {options['seeds']} must be at most 1000")
-    if options.get("executor") is not None:
-        check_executor(options["executor"])
-    if options.get("device") is not None:
-        check_device_name(options["device"])
-    if options.get("out") is not None:
-        _writable_out("--out", Path(options["out"]))
-    r = reproduce(name, **options)
-    _print(r, as_json, get_study(name).text(r))
+    """Run a study and print its result. Every option is parsed and checked by the study's settings
+    (studies.Study.context) before the study plans, prints or writes anything."""
+    from .studies import get_study
+    study = get_study(name)
+    ctx = study.context(**options)  # one-line errors for every option, nothing written yet
+    if ctx.common.out is not None:
+        _writable_out("--out", ctx.common.out)
+    if getattr(ctx.options, "device", None) is not None:
+        from .config import check_device_name
+        check_device_name(ctx.options.device)
+    r = study.run(**options)
+    _print(r, as_json, study.text(r))
 
 
 def cmd_runs(args) -> None:
@@ -278,10 +293,9 @@ def cmd_runs(args) -> None:
     _print({"runs": rows}, args.json, text)
 
 
-def cmd_capacity(args) -> None:  # an alias of `memscope reproduce capacity`
-    common = {k: getattr(args, k) for k in ("profile", "seeds", "out", "executor", "workers", "address",
-                                            "precision", "device")}
-    _reproduce("capacity", {k: v for k, v in common.items() if v is not None}, args.json)
+def cmd_capacity(args) -> None:  # a pure alias: `memscope capacity ARGS` is `memscope reproduce capacity ARGS`
+    args.list, args.study = False, "capacity"
+    cmd_reproduce(args)
 
 
 def cmd_size(args) -> None:
@@ -412,18 +426,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_metamorphic)
 
-    s = sub.add_parser("capacity", help="bits per parameter: capacity sweep on random tokens (Morris et al. 2025)")
-    s.add_argument("--profile", default="quick", help="quick (CPU, ~10 min), paper (GPU), tiny (smoke test)")
-    s.add_argument("--precision", help="fp32 (default) or bf16 (autocast matmuls)")
-    s.add_argument("--seeds", type=_int, help="seeds per (size, N) (default: the profile's)")
-    s.add_argument("--out", help="directory for runs/, results.json and the report "
-                                 "(default runs/capacity-PROFILE-PRECISION)")
-    s.add_argument("--executor", help="sweep executor: local (default), pool, ray")
-    s.add_argument("--workers", type=_int, help="parallel workers of the executor")
-    s.add_argument("--address", help="Ray cluster address")
-    s.add_argument("--device", help="device for measuring the trained runs (default auto)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_capacity)
+    s = sub.add_parser("capacity", add_help=False, prefix_chars="\0",
+                       help="alias of `memscope reproduce capacity` (bits per parameter, Morris et al. 2025)")
+    s.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_capacity, json=False)
 
     s = sub.add_parser("size", help="information in a dataset and the model size that could memorize it")
     src = s.add_mutually_exclusive_group(required=True)

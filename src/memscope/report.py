@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}
-.ok{color:#176f2c;font-weight:600}.no{color:#a11;font-weight:600}code{background:#f5f5f5;padding:0 .2em}"""
+.ok{color:#176f2c;font-weight:600}.no{color:#a11;font-weight:600}.ne{color:#666;font-weight:600}code{background:#f5f5f5;padding:0 .2em}"""
 
 
 def figure_png(fig: Figure) -> bytes:

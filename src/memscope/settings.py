@@ -18,6 +18,7 @@ import textwrap
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -198,6 +199,10 @@ def parse_value(annotation, raw, name: str):
             if not isinstance(raw, str):
                 raise ValueError
             return raw
+        if annotation is Path:
+            if not isinstance(raw, (str, Path)) or not str(raw):
+                raise ValueError
+            return Path(raw)
         if origin is tuple:
             args = typing.get_args(annotation)
             if isinstance(raw, str):

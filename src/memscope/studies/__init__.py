@@ -212,7 +212,7 @@ class Study:
         result = self.measure(ctx, specs, summaries)
         claims = as_claims(result.get("claims", []))
         if ctx.plumbing:
-            claims = [c.unjudged(PLUMBING_REASON) for c in claims]
+            claims = [c.unjudged(f"{PLUMBING_REASON}; the rule alone reads '{c.verdict}'") for c in claims]
         result = {"study": self.name, "profile": ctx.profile_name, "seeds": ctx.seeds,
                   **{k: v for k, v in result.items() if k != "claims"},
                   "claims": [c.to_dict() for c in claims]}

@@ -7,15 +7,11 @@ never trains: rerunning an interrupted reproduction trains only the missing runs
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ... import store
-from .. import claims_text, register_study
-from ...errors import ConfigError
+from .. import Context, Study, claims_text, register_study
 from ...runtime import resolve_device
-from ...sweep import Spec, check_existing, estimate_train_s, run_many
+from ...sweep import Spec
 from ...train import build_run_config
 from .report import write_outputs
 from .tables import TASKS, build_tables, claims, tables_markdown
@@ -81,12 +77,6 @@ PROFILES = {
 }
 
 
-def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[name]
-
-
 def build_specs(profile: Profile, seeds: int, withheld: str | None) -> list[Spec]:
     """Named runs of the grid; the withheld pair (e.g. "5,7") applies to arithmetic and combined."""
     specs = []
@@ -100,57 +90,53 @@ def build_specs(profile: Profile, seeds: int, withheld: str | None) -> list[Spec
     return specs
 
 
-# ----------------------------------------------------------------------------- the recipe
-def estimate_s(specs: list[Spec], root: Path, executor: str, workers: int) -> float:
-    """Seconds the missing runs should take here: their training steps (sweep.estimate_train_s, the groups
-    run_many trains) plus one timed evaluation pass (the paper's protocol) per task and model, times each
-    run's evaluations; shared among the workers."""
-    from ...bench import time_eval
-    eval_s: dict[tuple[str, str], float] = {}
-    total = estimate_train_s(specs, root)
-    for _, rc in specs:
-        if (rc.task, rc.preset) not in eval_s:
-            eval_s[rc.task, rc.preset] = time_eval(rc.task, rc.preset, resolve_device(rc.train.device),
-                                                   repeats=1)["s_per_eval"]
-        total += eval_s[rc.task, rc.preset] * (rc.train.steps // rc.train.eval_interval + 1)
-    return total / (workers if executor != "local" else 1)
+# ----------------------------------------------------------------------------- the study
+@dataclass(frozen=True)
+class TbttOptions:
+    withheld: str | None = None
+    """Another withheld pair for arithmetic and combined, e.g. 2,3 (default the paper's 5,7)."""
 
 
-def format_reproduction(r: dict) -> str:
-    """The tables, the claims and the report's path, as `memscope reproduce tbtt` prints them."""
-    claims = claims_text(r["claims"], with_rule=True)
-    return f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims}\n\nreport: {r['files']['report']}"
-
-
-@register_study("tbtt", profiles=PROFILES, text=format_reproduction,
-                options={"withheld": "another withheld pair, e.g. 2,3 (default the paper's 5,7)"})
-def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "pool",
-              workers: int | None = None, address: str | None = None, *, withheld: str | None = None) -> dict:
+@register_study("tbtt")
+class Tbtt(Study):
     """Too Big to Think (Barron & White 2025): Tables 2-4 beside the published numbers, claims judged.
 
     Trains what is missing, then writes tables (Markdown, JSON), figures and report.html into out
     (default runs/tbtt-PROFILE).
     """
-    p = get_profile(profile)
-    seeds = p.seeds if seeds is None else seeds
-    if seeds < 1:
-        raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
-    specs = build_specs(p, seeds, withheld)
-    out = Path(out) if out is not None else Path("runs") / f"tbtt-{profile}"
-    check_existing(specs, out / "runs")  # runs of another schedule are refused before the estimate, not after
-    todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
-    workers = workers or 2
-    if todo:
-        est = estimate_s(todo, out / "runs", executor, workers)
-        log.info("tbtt %s: %d of %d runs to train, about %.0f min on this machine%s", profile, len(todo),
-                 len(specs), est / 60, "; mlt needs a GPU in practice" if "mlt" in p.models else "")
-    t0 = time.perf_counter()
-    summaries = run_many(specs, out / "runs", executor, workers, address)
-    wall_s = time.perf_counter() - t0
-    tables = build_tables(summaries, p.models, seeds)
-    result = {"profile": profile, "note": p.note, "seeds": seeds, "withheld": withheld or "5,7",
-              "tables": tables, "claims": claims(tables), "train_wall_s": round(wall_s, 1),
-              "n_runs": len(specs)}
-    result["files"] = write_outputs(result, summaries, out, p.models, seeds)
-    return result
 
+    profiles = PROFILES
+    Options = TbttOptions
+
+    def specs(self, ctx: Context) -> list[Spec]:
+        return build_specs(ctx.profile, ctx.seeds, ctx.options.withheld)
+
+    def estimate_s(self, ctx: Context, todo: list[Spec]) -> float:
+        """Seconds the missing runs should take here: their training steps (the base estimate) plus one
+        timed evaluation pass (the paper's protocol) per task and model, times each run's evaluations;
+        shared among the workers."""
+        from ...bench import time_eval
+        if "mlt" in ctx.profile.models:
+            log.info("tbtt: mlt needs a GPU in practice")
+        eval_s: dict[tuple[str, str], float] = {}
+        total = super().estimate_s(ctx, todo) * ctx.common.n_workers
+        for _, rc in todo:
+            if (rc.task, rc.preset) not in eval_s:
+                eval_s[rc.task, rc.preset] = time_eval(rc.task, rc.preset, resolve_device(rc.train.device),
+                                                       repeats=1)["s_per_eval"]
+            total += eval_s[rc.task, rc.preset] * (rc.train.steps // rc.train.eval_interval + 1)
+        return total / ctx.common.n_workers
+
+    def measure(self, ctx: Context, specs: list[Spec], summaries: dict) -> dict:
+        tables = build_tables(summaries, ctx.profile.models, ctx.seeds)
+        self._summaries = summaries
+        return {"note": ctx.profile.note, "withheld": ctx.options.withheld or "5,7", "tables": tables,
+                "claims": claims(tables)}
+
+    def write(self, ctx: Context, result: dict) -> dict[str, str]:
+        return write_outputs(result, self._summaries, ctx.out, ctx.profile.models, ctx.seeds)
+
+    def text(self, r: dict) -> str:
+        """The tables, the claims and the report's path, as `memscope reproduce tbtt` prints them."""
+        claims_ = claims_text(r["claims"], with_rule=True)
+        return f"{tables_markdown(r['tables'], r['seeds'])}\nClaims:\n{claims_}\n\nreport: {r['files']['report']}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from ... import store
+from ...claims import claims_html, claims_markdown
 from ...report import figure_png, img, png_data_uri, write_page
 from .tables import COLUMNS, PUBLISHED, TABLE_OF_TASK, TASKS, tables_markdown
 
@@ -50,15 +51,9 @@ def grid_figure(task: str, histories: dict[str, list[list[dict]]]) -> Figure:
 
 
 def _claims_html(claims: list[dict]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(c['claim'])}</td><td>{html.escape(c['rule'])}</td>"
-                   f"<td class='{'ok' if c['held'] else 'no'}'>"
-                   f"{'held' if c['held'] else 'did not hold'}</td><td>{html.escape(c['evidence'])}</td></tr>"
-                   for c in claims)
     return ("<p>Every claim is judged on one statistic for every size: the figure at the best checkpoint, "
             "chosen on non-withheld accuracy (the withheld prompts never choose it); 40/40 at any evaluation "
-            "and at the end are shown as secondary evidence and decide nothing.</p>"
-            f"<table><tr><th>claim</th><th>rule (fixed before the runs)</th><th>here</th><th>evidence</th></tr>"
-            f"{rows}</table>")
+            "and at the end are shown as secondary evidence and decide nothing.</p>" + claims_html(claims))
 
 
 def _table_html(task: str, rows: dict, seeds: int) -> str:
@@ -93,8 +88,7 @@ def write_outputs(result: dict, summaries: dict[str, dict], out: Path, models: t
     """Write tables.md, tables.json, one figure per task and report.html; returns their paths."""
     out = Path(out)
     md = tables_markdown(result["tables"], seeds)
-    claims_md = "\n".join(f"- **{'held' if c['held'] else 'did not hold'}**: {c['claim']} (rule: {c['rule']}). "
-                          f"{c['evidence']}" for c in result["claims"])
+    claims_md = claims_markdown(result["claims"])
     store.write_text(out / "tables.md", f"{md}\n### Claims\n\n{claims_md}\n")
     store.write_json(out / "tables.json", result)
     files = {"tables_md": str(out / "tables.md"), "tables_json": str(out / "tables.json")}

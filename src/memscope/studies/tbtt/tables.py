@@ -17,6 +17,7 @@ The claim rules (fixed before the runs; issue 12):
 """
 from __future__ import annotations
 
+from ...claims import Claim, clip, verdict_of
 from ...measure.stats import mean_sd, t_interval
 
 TASKS = ("arithmetic", "capitals", "combined")
@@ -168,31 +169,51 @@ RULES = {
 """Each claim's rule in words, as the reports print it; the code below applies exactly these."""
 
 
-def claims(tables: dict) -> list[dict]:
+T_INTERVAL = "95% t interval over seeds, cut to [0, 1]"
+
+
+def claims(tables: dict) -> list[Claim]:
     """Each of the paper's claims, its rule, whether it held here, and the numbers it rests on (the
     deciding best-checkpoint statistic first, the secondary evidence after it)."""
     out = []
 
-    def add(claim, held, evidence):
-        out.append({"claim": claim, "rule": RULES[claim], "held": bool(held), "evidence": evidence})
+    def add(name, statement, statistic, value, interval, threshold, held, evidence):
+        out.append(Claim(name, statement, RULES[statement], statistic, value, clip(interval, (0.0, 1.0)),
+                         T_INTERVAL if interval is not None else "none", (0.0, 1.0), threshold,
+                         verdict_of(held), evidence))
+
+    def share(w: dict) -> float:
+        return w["seeds_40_at_best"] / len(w["values"])
 
     arith, caps, comb = (tables.get(t, {}) for t in TASKS)
     if "n14" in arith:
-        add("n14 generalizes to the withheld pairs (all samples right)", generalizes(arith["n14"]["withheld_correct"]),
-            _withheld_evidence("n14", arith["n14"]["withheld_correct"]) + " (paper 40/40, one seed)")
+        w = arith["n14"]["withheld_correct"]
+        add("C1", "n14 generalizes to the withheld pairs (all samples right)",
+            "share of n14's seeds at every withheld sample right at the best checkpoint", share(w), None, 0.5,
+            generalizes(w), _withheld_evidence("n14", w) + " (paper 40/40, one seed)")
     if "n14" in caps:
-        add("n14 fails to memorize the capitals", fails_to_memorize(caps["n14"]["facts_acc"]),
-            _caps_evidence("n14", caps["n14"]["facts_acc"]) + " (paper 8.2%)")
+        c = caps["n14"]["facts_acc"]
+        add("C2", "n14 fails to memorize the capitals", "n14's mean best-checkpoint capitals accuracy",
+            c["mean"], c["ci95"], NOT_MEMORIZED_BELOW, fails_to_memorize(c),
+            _caps_evidence("n14", c) + " (paper 8.2%)")
     big = [m for m in BIGGER if m in caps]
     if big:
-        add("n28 and larger memorize the capitals", all(memorizes(caps[m]["facts_acc"]) for m in big),
+        low = min(big, key=lambda m: caps[m]["facts_acc"]["mean"])
+        add("C3", "n28 and larger memorize the capitals",
+            "lowest mean best-checkpoint capitals accuracy among the larger sizes", caps[low]["facts_acc"]["mean"],
+            caps[low]["facts_acc"]["ci95"], MEMORIZED_FROM, all(memorizes(caps[m]["facts_acc"]) for m in big),
             ", ".join(_caps_evidence(m, caps[m]["facts_acc"]) for m in big) + " (paper 100%)")
     big = [m for m in BIGGER if m in arith]
     if big:
-        add("n28 and larger fail the withheld pairs", not any(generalizes(arith[m]["withheld_correct"]) for m in big),
+        add("C4", "n28 and larger fail the withheld pairs",
+            "largest share of seeds at every withheld sample right at the best checkpoint among the larger sizes",
+            max(share(arith[m]["withheld_correct"]) for m in big), None, 0.5,
+            not any(generalizes(arith[m]["withheld_correct"]) for m in big),
             "; ".join(_withheld_evidence(m, arith[m]["withheld_correct"]) for m in big) + " (paper 0/40)")
     if comb:
-        add("joint training (combined) generalizes for no size",
+        add("C5", "joint training (combined) generalizes for no size",
+            "largest share of seeds at every withheld sample right at the best checkpoint on combined",
+            max(share(r["withheld_correct"]) for r in comb.values()), None, 0.5,
             not any(generalizes(r["withheld_correct"]) for r in comb.values()),
             "; ".join(_withheld_evidence(m, r["withheld_correct"]) for m, r in comb.items())
             + " (paper 0/40 for all)")
