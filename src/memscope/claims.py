@@ -170,6 +170,6 @@ def claims_html(claims) -> str:
                     f"<td>{html.escape(c.rule)}</td><td>{stat}</td>"
                     f"<td class='{_CLASS[c.verdict]}'>{html.escape(_label(c))}</td>"
                     f"<td>{html.escape(c.evidence)}</td></tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "statement", "rule", "deciding statistic", "verdict",
-                                              "evidence"))
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "statement", "rule (fixed before the runs)",
+                                              "deciding statistic", "verdict", "evidence"))
     return f"<table class='claims'><tr>{head}</tr>{''.join(rows)}</table>"

@@ -83,7 +83,7 @@ def suggest(name: str, known) -> str:
 def unknown(what: str, name: str, known) -> ConfigError:
     """The one error for an unknown name: what it is, the known ones and the closest."""
     known = list(known)
-    return ConfigError(f"unknown {what} {name!r}{suggest(name, known)} (known: {', '.join(map(str, known))})")
+    return ConfigError(f"unknown {what} {name!r}; known: {', '.join(map(str, known))}{suggest(name, known)}")
 
 
 # ----------------------------------------------------------------------------- reading the declarations

@@ -10,6 +10,8 @@ from memscope.errors import ConfigError
 def test_unknown_study_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown study 'nope'; known: tbtt, capacity, grokking"):
         studies.get_study("nope")
+    with pytest.raises(ConfigError, match=r"unknown study 'sortin'; known: .*; did you mean 'sorting'\?"):
+        studies.get_study("sortin")
 
 
 def test_each_study_has_a_description_profiles_and_its_options():
@@ -20,23 +22,64 @@ def test_each_study_has_a_description_profiles_and_its_options():
     assert all(s.description and "\n" not in s.description for s in found.values())
 
 
-def test_a_new_study_is_one_decorated_function(monkeypatch):
-    monkeypatch.setattr(studies, "_REGISTRY", dict(studies._REGISTRY))
+def test_a_new_study_is_one_class(monkeypatch, tmp_path):
+    """The skeleton owns options, profiles, seeds, the output directory, plumbing verdicts and the JSON
+    result; a study writes its runs, measurements and claims."""
+    from dataclasses import dataclass
+    from typing import Annotated
+
+    from memscope.claims import Claim, verdict_of
+    from memscope.settings import Range
+
+    from memscope.registry import Registry
+    registry = Registry("study", sort_known=False)
+    registry.update(studies._REGISTRY)
+    monkeypatch.setattr(studies, "_REGISTRY", registry)
     monkeypatch.setattr(studies, "STUDY_PACKAGES", (*studies.STUDY_PACKAGES, "toy"))
 
-    @studies.register_study("toy", profiles=("tiny",), text=str, options={"width": "how wide"})
-    def toy(profile="tiny", seeds=None, out=None, executor="local", workers=None, address=None, *, width=1):
-        """A toy study."""
-        return {"profile": profile, "width": width, "files": {}}
+    @dataclass(frozen=True)
+    class ToyProfile:
+        seeds: int
+        value: float
 
-    assert studies.reproduce("toy", profile="tiny", width=3) == {"profile": "tiny", "width": 3, "files": {}}
-    assert studies.get_study("toy").describe() == {"description": "A toy study", "profiles": ["tiny"],
+    @dataclass(frozen=True)
+    class ToyOptions:
+        width: Annotated[int, Range(1, 8)] = 1
+        """How wide."""
+
+    @studies.register_study("toy")
+    class Toy(studies.Study):
+        """A toy study. More words."""
+        profiles = {"tiny": ToyProfile(1, 0.2), "quick": ToyProfile(3, 0.9)}
+        Options = ToyOptions
+
+        def specs(self, ctx):
+            return []
+
+        def measure(self, ctx, specs, summaries):
+            v = ctx.profile.value * ctx.options.width / 8
+            return {"v": v, "claims": [Claim("C1", "v is large", "v > 0.5", "v", v, None, "none", (0, 1), 0.5,
+                                             verdict_of(v > 0.5))]}
+
+    r = studies.reproduce("toy", profile="quick", width=8, seeds=2, out=tmp_path / "t")
+    assert (r["study"], r["profile"], r["seeds"], r["v"], r["n_runs"]) == ("toy", "quick", 2, 0.9, 0)
+    assert r["claims"][0]["verdict"] == "held" and r["claims"][0]["value"] == 0.9
+    tiny = studies.reproduce("toy", profile="tiny", width=8, out=tmp_path / "t")
+    assert tiny["claims"][0]["verdict"] == "not established"  # a plumbing profile judges nothing
+    assert tiny["claims"][0]["reason"] == "plumbing profile; the rule alone reads 'did not hold'"
+    assert studies.get_study("toy").describe() == {"description": "A toy study", "profiles": ["tiny", "quick"],
                                                    "options": ["width"]}
-    with pytest.raises(ConfigError, match="study 'toy' has no option 'withheld'"):
-        studies.reproduce("toy", withheld="2,3")
-    with pytest.raises(TypeError):  # options must be the entry point's keyword-only parameters
-        studies.register_study("bad", profiles=(), text=str, options={"x": ""})(
-            lambda profile, seeds, out, executor, workers, address: {})
+    assert studies.get_study("toy").options == {"width": "How wide."}
+    with pytest.raises(ConfigError, match="study 'toy' has no option 'widht'; did you mean 'width'"):
+        studies.reproduce("toy", widht=3)
+    with pytest.raises(ConfigError, match=r"width=9 must lie in \[1, 8\]"):
+        studies.reproduce("toy", width=9)
+    with pytest.raises(ConfigError, match=r"seeds=0 must lie in \[1, 1000\]"):
+        studies.reproduce("toy", seeds=0)
+    with pytest.raises(ConfigError, match=r"executor='poll' must be one of pool, local, ray; did you mean 'pool'"):
+        studies.reproduce("toy", executor="poll")
+    with pytest.raises(TypeError):  # a study is a Study subclass
+        studies.register_study("bad")(object)
 
 
 def test_reproduce_list(cli, cli_json):
@@ -78,10 +121,12 @@ def test_capacity_is_an_alias_of_reproduce_capacity(cli, monkeypatch, tmp_path):
     assert text_a == text_b and text_a[1].startswith("capacity sweep micro (fp32)")
 
 
-def test_claims_print_one_line_each_with_their_verdict():
-    from memscope.studies import claims_text
-    claims = [{"id": "C1", "claim": "a", "rule": "r1", "held": True, "evidence": "e1"},
-              {"id": "C2", "claim": "b", "rule": "r2", "held": False, "evidence": "e2"}]
-    assert claims_text(claims) == "- held: a. e1\n- DID NOT HOLD: b. e2"
-    assert claims_text(claims, with_id=True, with_rule=True) == \
-        "- held: C1 a (rule: r1). e1\n- DID NOT HOLD: C2 b (rule: r2). e2"
+def test_every_study_has_the_common_options_and_its_own_in_help(cli):
+    from memscope.settings import describe
+    for name, st in studies.list_studies().items():
+        code, out, _ = cli("reproduce", name, "--help")
+        assert code == 0
+        for f in [*describe(studies.StudyOptions), *describe(st.Options)]:
+            assert f"--{f.name.replace('_', '-')}" in out, (name, f.name)
+            if f.default is not None:
+                assert f"(default {f.default})" in " ".join(out.split()), (name, f.name)

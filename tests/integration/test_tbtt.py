@@ -44,18 +44,18 @@ def test_tables_are_means_over_seeds_with_the_withheld_counts():
 
 
 def test_claims_hold_or_fail_on_the_numbers():
-    verdicts = {c["claim"]: c["held"] for c in claims(build_tables(_paper_like(), ("n14", "n28"), 3))}
+    verdicts = {c.statement: c.held for c in claims(build_tables(_paper_like(), ("n14", "n28"), 3))}
     assert all(verdicts.values()) and len(verdicts) == 5
     s = _paper_like()
     for seed in range(3):  # n28 now memorizes nothing and generalizes once
         s[f"capitals-n28-seed{seed}"] = _summary({"facts_acc": 0.2})
     s["arithmetic-n28-seed1"] = _summary({"add_acc": 1.0, "sub_acc": 1.0, "withheld_correct": 40}, 2000)
-    verdicts = {c["claim"]: c["held"] for c in claims(build_tables(s, ("n14", "n28"), 3))}
+    verdicts = {c.statement: c.held for c in claims(build_tables(s, ("n14", "n28"), 3))}
     assert not verdicts["n28 and larger memorize the capitals"]
     assert verdicts["n28 and larger fail the withheld pairs"]  # one seed of three is no majority
     assert verdicts["n14 fails to memorize the capitals"]
     s["arithmetic-n28-seed2"] = _summary({"add_acc": 1.0, "sub_acc": 1.0, "withheld_correct": 40}, 2500)
-    verdicts = {c["claim"]: c["held"] for c in claims(build_tables(s, ("n14", "n28"), 3))}
+    verdicts = {c.statement: c.held for c in claims(build_tables(s, ("n14", "n28"), 3))}
     assert not verdicts["n28 and larger fail the withheld pairs"]  # two of three now are
 
 
@@ -75,12 +75,14 @@ def test_every_size_is_judged_on_the_best_checkpoint_alone():
     assert (n14["seeds_40_ever"], n14["seeds_40_final"], n14["seeds_40_at_best"]) == (3, 3, 0)
     assert (n28["seeds_40_ever"], n28["seeds_40_at_best"]) == (0, 3)
     assert not generalizes(n14) and generalizes(n28)
-    verdicts = {c["claim"]: c for c in claims(t)}
-    assert not verdicts["n14 generalizes to the withheld pairs (all samples right)"]["held"]
-    assert not verdicts["n28 and larger fail the withheld pairs"]["held"]
-    assert verdicts["joint training (combined) generalizes for no size"]["held"]  # ever/final never decide
+    verdicts = {c.statement: c.to_dict() for c in claims(t)}
+    assert verdicts["n14 generalizes to the withheld pairs (all samples right)"]["verdict"] == "did not hold"
+    assert verdicts["n28 and larger fail the withheld pairs"]["verdict"] == "did not hold"
+    assert verdicts["joint training (combined) generalizes for no size"]["verdict"] == "held"  # ever/final never decide
     for c in verdicts.values():
-        assert c["rule"] == RULES[c["claim"]]
+        assert c["rule"] == RULES[c["statement"]]
+    n14_claim = verdicts["n14 generalizes to the withheld pairs (all samples right)"]
+    assert (n14_claim["value"], n14_claim["threshold"], n14_claim["bounds"]) == (0.0, 0.5, [0.0, 1.0])
     assert "best checkpoint" in verdicts["n14 generalizes to the withheld pairs (all samples right)"]["rule"]
     assert "secondary, not deciding: 3 of 3 ever at 40/40, 3 at the end" in \
         verdicts["n14 generalizes to the withheld pairs (all samples right)"]["evidence"]
@@ -116,8 +118,9 @@ def test_profiles_build_the_grid_with_another_withheld_pair():
 
 
 def test_unknown_profile_is_bad_input(cli, tmp_path):
-    code, _, err = cli("reproduce", "tbtt", "--profile", "huge", "--out", tmp_path / "t")
-    assert code == 2 and "unknown profile 'huge'" in err and not (tmp_path / "t").exists()
+    code, _, err = cli("reproduce", "tbtt", "--profile", "quik", "--out", tmp_path / "t")
+    assert code == 2 and "unknown profile of study 'tbtt' 'quik'; known: quick, tiny, paper; did you mean 'quick'?" in err
+    assert not (tmp_path / "t").exists()
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -134,7 +137,7 @@ def test_runs_of_another_schedule_are_refused_before_anything_trains(cli, tmp_pa
 
     def no_estimate(*a, **k):
         raise AssertionError("the estimate ran before the stale store was refused")
-    monkeypatch.setattr(recipe, "estimate_s", no_estimate)
+    monkeypatch.setattr(recipe.Tbtt, "estimate_s", no_estimate)
     from memscope.train import build_run_config
     old = build_run_config("arithmetic", "n14", {"steps": "8000", "batch_size": "441", "seed": "0"})
     (tmp_path / "runs" / "arithmetic-n14-seed0").mkdir(parents=True)

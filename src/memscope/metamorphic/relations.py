@@ -20,6 +20,7 @@ from typing import Callable
 
 from ..choice_format import NOTA
 from ..errors import ConfigError
+from ..registry import Registry
 from ..tasks import Task
 from .items import MCItem, PairedItem
 
@@ -37,22 +38,15 @@ class Relation:
     fn: Callable
 
 
-RELATIONS: dict[str, Relation] = {}
+RELATIONS: Registry[Relation] = Registry("relation")
 
 
 def register_relation(name: str, *, description: str, applies_to: tuple[str, ...], answer: str):
-    def deco(fn: Callable) -> Callable:
-        if name in RELATIONS:
-            raise ValueError(f"relation {name!r} registered twice")
-        RELATIONS[name] = Relation(name, description, tuple(applies_to), answer, fn)
-        return fn
-    return deco
+    return RELATIONS.register(name, lambda fn: Relation(name, description, tuple(applies_to), answer, fn))
 
 
 def get_relation(name: str) -> Relation:
-    if name not in RELATIONS:
-        raise ConfigError(f"unknown relation {name!r}; known: {', '.join(sorted(RELATIONS))}")
-    return RELATIONS[name]
+    return RELATIONS.lookup(name)
 
 
 def relations_for(target: str) -> list[Relation]:

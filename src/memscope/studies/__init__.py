@@ -25,6 +25,7 @@ from typing import Annotated, Any, ClassVar, Mapping
 from .. import settings
 from ..claims import PLUMBING_REASON, as_claims, claims_text
 from ..errors import ConfigError
+from ..registry import Registry
 from ..settings import Choice, Range
 
 log = logging.getLogger(__name__)
@@ -223,12 +224,12 @@ class Study:
         return result
 
 
-_REGISTRY: dict[str, Study] = {}
+_REGISTRY: Registry[Study] = Registry("study", sort_known=False)
 
 
 def register_study(name: str):
     """Class decorator: register a Study subclass under `name` (one instance serves every call)."""
-    def wrap(cls: type[Study]) -> type[Study]:
+    def make(cls: type[Study]) -> Study:
         if not (isinstance(cls, type) and issubclass(cls, Study)):
             raise TypeError(f"study {name!r}: register a subclass of memscope.studies.Study")
         if not dataclasses.is_dataclass(cls.Options):
@@ -238,9 +239,8 @@ def register_study(name: str):
         if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
             raise ValueError(f"study {name!r} is registered twice")
         cls.name = name
-        _REGISTRY[name] = cls()
-        return cls
-    return wrap
+        return _REGISTRY[name] if name in _REGISTRY else cls()
+    return _REGISTRY.register(name, make)
 
 
 def get_study(name: str) -> Study:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
+from ..registry import Registry
 from ..vocab import Vocab
 
 
@@ -72,23 +73,18 @@ class Task:
         return (self.__doc__ or "").strip().splitlines()[0]
 
 
-TASKS: dict[str, type[Task]] = {}
+TASKS: Registry[type[Task]] = Registry("task")
 
 
 def register_task(name: str):
-    def deco(cls: type[Task]) -> type[Task]:
-        if name in TASKS:
-            raise ValueError(f"task {name!r} registered twice")
+    def name_it(cls: type[Task]) -> type[Task]:
         cls.name = name
-        TASKS[name] = cls
         return cls
-    return deco
+    return TASKS.register(name, name_it)
 
 
 def get_task_class(name: str) -> type[Task]:
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    return TASKS.lookup(name)
 
 
 def make_task(name: str, params: dict | None = None) -> Task:

@@ -19,6 +19,7 @@ import torch
 
 from .. import store
 from ..errors import ConfigError
+from ..registry import Registry
 from ..evaluate import evaluate_tasks
 from ..models.gpt import GPT
 from ..runconfig import RunConfig
@@ -64,23 +65,19 @@ class Callback:
         return {}
 
 
-CALLBACKS: dict[str, type[Callback]] = {}
+CALLBACKS: Registry[type[Callback]] = Registry("callback", sort_known=False)
 
 
 def register_callback(name: str) -> Callable[[type[Callback]], type[Callback]]:
-    def deco(cls: type[Callback]) -> type[Callback]:
-        if name in CALLBACKS:
-            raise ValueError(f"callback {name!r} registered twice")
+    def name_it(cls: type[Callback]) -> type[Callback]:
         cls.name = name
-        CALLBACKS[name] = cls
         return cls
-    return deco
+    return CALLBACKS.register(name, name_it)
 
 
 def check_callbacks(names: tuple[str, ...]) -> None:
-    unknown = [n for n in names if n not in CALLBACKS]
-    if unknown:
-        raise ConfigError(f"unknown callback {unknown[0]!r}; known: {', '.join(CALLBACKS)}")
+    for n in names:
+        CALLBACKS.lookup(n)
     if len(set(names)) != len(names):
         raise ConfigError(f"callbacks={','.join(names)} names one callback twice")
 
