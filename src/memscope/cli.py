@@ -84,7 +84,7 @@ def _run_config(args):
     if getattr(args, "config", None):
         if args.task or args.model:
             raise MemscopeError("--config names the task and model: drop --task and --model")
-        from .sweep import load_run_file
+        from .runfile import load_run_file
         return load_run_file(Path(args.config), overrides)
     if not args.task or not args.model:
         raise MemscopeError("give --task and --model, or a run file with --config")

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import store
 from .config import (ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict)
 from .errors import ConfigError, MemscopeError
+from .settings import suggest, unknown
 
 MAX_STEPS = 10 ** 9
 """The most optimizer steps a run or a phase may ask for (TrainConfig caps `steps` the same)."""
@@ -201,12 +202,12 @@ def build_run_config(task: str | None, preset: str, overrides: dict[str, str] | 
         if group:
             if group not in owners or name not in owners[group]:
                 hint = " (a run with phases sets task settings in its phases)" if group == "task" else ""
-                raise ConfigError(f"unknown setting {key!r}{hint}")
+                near = suggest(key, [f"{g}.{n}" for g, names in owners.items() for n in sorted(names)])
+                raise ConfigError(f"unknown setting {key!r}{near}{hint}")
         else:
             found = [g for g, names in owners.items() if name in names]
             if not found:
-                known = sorted(set().union(*owners.values()))
-                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
+                raise unknown("setting", key, sorted(set().union(*owners.values())))
             if len(found) > 1:
                 raise ConfigError(f"setting {key!r} is ambiguous; write {' or '.join(f'{g}.{key}' for g in found)}")
             group = found[0]

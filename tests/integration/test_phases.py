@@ -9,7 +9,7 @@ from helpers import kill_when_ready
 from memscope.data.samplers import IGNORE
 from memscope.models.gpt import GPT
 from memscope.runconfig import build_run_config
-from memscope.sweep import load_run_file
+from memscope.runfile import load_run_file
 from memscope.train.loop import make_batches
 
 SMALL = ["eval_interval=20", "batch_size=32", "eval_samples=1", "warmup_steps=10", "lr_decay_steps=400"]

@@ -139,7 +139,7 @@ def test_a_ray_address_that_does_not_answer_fails_in_one_line(tmp_path, cli):
 def test_a_local_job_failing_with_any_exception_is_recorded(tmp_path, cli, monkeypatch):
     def boom(group, root):
         raise RuntimeError("out of cheese")
-    monkeypatch.setattr("memscope.sweep.train_group_job", boom)
+    monkeypatch.setattr("memscope.sweep.executors.train_group_job", boom)
     code, _, err = cli("-q", "sweep", _grid_file(tmp_path, ARITH), "--store", tmp_path / "s")
     assert code == 2 and "Traceback" not in err  # a log line as each group fails, then one error line
     assert err.strip().splitlines()[-1] == ("memscope: error: 1 group(s) failed, first arithmetic-n14-seed0: "

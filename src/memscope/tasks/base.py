@@ -6,7 +6,6 @@ from functools import cached_property
 from typing import ClassVar
 
 from ..config import from_dict, to_dict
-from ..errors import ConfigError
 from ..registry import Registry
 from ..vocab import Vocab
 

@@ -1,2 +1,2 @@
 """Exposure and forgetting (seed 003): `memscope reproduce forgetting`."""
-from . import recipe  # noqa: F401  (registers the study)
+from .recipe import Forgetting  # noqa: F401 (importing the recipe registers the study)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ... import store
-from .. import register_study
+from .. import Context, Study, claims_text, register_study
 from ...data.phases import phase_plan
 from ...errors import ConfigError
 from ...runconfig import RunConfig, build_run_config
-from ...sweep import Spec, estimate_train_s, run_many
+from ...sweep import Spec
 from .report import write_outputs
 from .tables import analyse, claims, tables_markdown
 
@@ -101,12 +101,6 @@ PROFILES = {
 }
 
 
-def get_profile(name: str) -> ForgettingProfile:
-    if name not in PROFILES:
-        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[name]
-
-
 # ----------------------------------------------------------------------------- the grid
 def phase1_tasks(p: ForgettingProfile, seed: int) -> list[dict]:
     """Phase 1's tasks: canaries + filler (main), facts and arithmetic with shares that give every facts
@@ -169,28 +163,6 @@ def build_specs(p: ForgettingProfile) -> list[Spec]:
             for size in p.sizes for r in p.replay_shares for seed in range(p.seeds)]
 
 
-# ----------------------------------------------------------------------------- the study
-def estimate_s(specs: list[Spec], root: Path) -> float:
-    """Seconds the missing runs should take on this machine, measured before training starts: their
-    training steps (sweep.estimate_train_s, the groups run_many trains) plus one timed `memory` evaluation
-    of each model size times each run's evaluations."""
-    from ...models.gpt import GPT
-    from ...runtime import resolve_device
-    from ...train.callbacks import EvalContext
-    from ...train.memory_monitor import MemoryMonitor
-    eval_s: dict[tuple, float] = {}
-    total = estimate_train_s(specs, root)
-    for _, rc in specs:
-        key = (rc.model.n_embd, rc.model.n_layer)
-        if key not in eval_s:
-            gpt = GPT(rc.model).to(resolve_device(rc.train.device)).eval()
-            t0 = time.perf_counter()
-            MemoryMonitor(rc).on_eval(EvalContext(0, gpt, rc, rc.eval_tasks(), rc.vocab(), [], {}, Path("."), {}))
-            eval_s[key] = time.perf_counter() - t0
-        total += (phase_plan(rc)[-1].end // rc.train.eval_interval + 3) * eval_s[key]
-    return total
-
-
 def records_of(specs: list[Spec], runs_dir: Path) -> list[dict]:
     """What the analysis needs from each stored run: its grid point, metrics, phases and exposure counts."""
     out = []
@@ -202,36 +174,51 @@ def records_of(specs: list[Spec], runs_dir: Path) -> list[dict]:
     return out
 
 
-def format_forgetting(r: dict) -> str:
-    text = "\n".join(f"- {c['verdict']}: {c['claim']}. {c['evidence']}" for c in r["claims"])
-    return f"{r['markdown']}\nClaims:\n{text}\n\nreport: {r['files']['report']}"
-
-
-@register_study("forgetting", profiles=PROFILES, text=format_forgetting)
-def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "local",
-              workers: int | None = None, address: str | None = None) -> dict:
+# ----------------------------------------------------------------------------- the study
+@register_study("forgetting")
+class Forgetting(Study):
     """Exposure and forgetting: canaries by duplication, facts, skill; continued pretraining with replay.
 
     Trains what is missing, then writes tables (Markdown, JSON), figures and report.html into out
     (default runs/forgetting-PROFILE).
     """
-    p = get_profile(profile)
-    if seeds is not None:
-        if seeds < 1:
-            raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
-        p = replace(p, seeds=seeds)
-    specs = build_specs(p)
-    out = Path(out) if out is not None else Path("runs") / f"forgetting-{profile}"
-    todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
-    if todo:
-        log.info("forgetting %s: %d of %d runs to train, about %.1f min here (timed steps and evaluations of "
-                 "each size)", profile, len(todo), len(specs), estimate_s(todo, out / "runs") / 60)
-    t0 = time.perf_counter()
-    run_many(specs, out / "runs", executor, workers, address)
-    wall_s = time.perf_counter() - t0
-    results = analyse(records_of(specs, out / "runs"), p)
-    results.update(profile=profile, note=p.note, seeds=p.seeds, train_wall_s=round(wall_s, 1), n_runs=len(specs))
-    results["claims"] = claims(results)
-    results["markdown"] = tables_markdown(results)
-    results["files"] = write_outputs(results, out)
-    return {k: v for k, v in results.items() if k != "points"}  # every run's curve stays in results.json
+
+    profiles = PROFILES
+
+    def specs(self, ctx: Context) -> list[Spec]:
+        return build_specs(ctx.profile)
+
+    def estimate_s(self, ctx: Context, todo: list[Spec]) -> float:
+        """Seconds the missing runs should take on this machine, measured before training starts: their
+        training steps (the base estimate) plus one timed `memory` evaluation of each model size times each
+        run's evaluations; shared among the workers."""
+        from ...models.gpt import GPT
+        from ...runtime import resolve_device
+        from ...train.callbacks import EvalContext
+        from ...train.memory_monitor import MemoryMonitor
+        eval_s: dict[tuple, float] = {}
+        total = super().estimate_s(ctx, todo) * ctx.common.n_workers
+        for _, rc in todo:
+            key = (rc.model.n_embd, rc.model.n_layer)
+            if key not in eval_s:
+                gpt = GPT(rc.model).to(resolve_device(rc.train.device)).eval()
+                t0 = time.perf_counter()
+                MemoryMonitor(rc).on_eval(EvalContext(0, gpt, rc, rc.eval_tasks(), rc.vocab(), [], {}, Path("."), {}))
+                eval_s[key] = time.perf_counter() - t0
+            total += (phase_plan(rc)[-1].end // rc.train.eval_interval + 3) * eval_s[key]
+        return total / ctx.common.n_workers
+
+    def measure(self, ctx: Context, specs: list[Spec], summaries: dict) -> dict:
+        results = analyse(records_of(specs, ctx.runs_dir), ctx.profile)
+        results["note"] = ctx.profile.note
+        results["claims"] = claims(results)
+        results["markdown"] = tables_markdown(results)
+        self._points = results.pop("points")  # every run's curve goes to results.json, not the printed result
+        return results
+
+    def write(self, ctx: Context, result: dict) -> dict[str, str]:
+        return write_outputs({**result, "points": self._points}, ctx.out)
+
+    def text(self, r: dict) -> str:
+        """The tables, the claims and the report's path, as `memscope reproduce forgetting` prints them."""
+        return f"{r['markdown']}\nClaims:\n{claims_text(r['claims'], with_rule=True)}\n\nreport: {r['files']['report']}"

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ... import store
+from ...claims import claims_html, claims_markdown
 from ...report import figure_png, img, png_data_uri, write_page
 from .tables import MIN_GAP_BITS
 
@@ -118,25 +119,16 @@ FIGURES = {"exposure_vs_d": exposure_figure, "forgetting_curves": forgetting_fig
            "retention_vs_replay": retention_figure, "facts_vs_skill": skill_figure}
 
 
-def _claims_html(claims: list[dict]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(c['claim'])}</td><td>{html.escape(c['verdict'])}</td>"
-                   f"<td>{html.escape(c['rule'])}</td><td>{html.escape(c['evidence'])}</td>"
-                   f"<td>{html.escape(c['reference'])}</td></tr>" for c in claims)
-    return ("<table><tr><th>claim</th><th>here</th><th>rule (fixed before the runs)</th><th>evidence: mean "
-            f"[95% t interval] over seeds</th><th>tests</th></tr>{rows}</table>")
-
-
 def write_outputs(r: dict, out: Path) -> dict[str, str]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"results": str(out / "results.json"), "tables": str(out / "tables.md")}
     store.write_json(out / "results.json", {k: v for k, v in r.items() if k != "files"})
-    claims_md = "\n".join(f"- **{c['verdict']}**: {c['claim']}. Rule: {c['rule']}. {c['evidence']} ({c['reference']})"
-                          for c in r["claims"])
-    store.write_text(out / "tables.md", f"{r['markdown']}\n### Claims\n\n{claims_md}\n")
+    store.write_text(out / "tables.md", f"{r['markdown']}\n### Claims\n\n{claims_markdown(r['claims'])}\n")
     sections = [("Setup", f"<p>{html.escape(r['note'])}; {r['n_runs']} runs, training wall time "
                           f"{r['train_wall_s']} s.</p>"),
-                ("Claims", _claims_html(r["claims"]))]
+                ("Claims", "<p>Evidence: mean [95% t interval] over seeds for each size, then the work the "
+                           "claim tests.</p>" + claims_html(r["claims"]))]
     for name, make in FIGURES.items():
         png = figure_png(make(r))
         path = out / f"{name}.png"

@@ -3,8 +3,10 @@ the claims judged on rules fixed here before any run. Pure functions of the runs
 
 Every claim uses the same statistic for every model size: a per-seed quantity (seed s = the same data for
 every size), its mean and 95% Student t interval over seeds (measure/stats.py); a claim holds when the
-interval lies on the claimed side of zero for every size the rule names. A claim whose quantity is
-undefined at this scale (nothing memorized to forget) is "not testable", never "held".
+interval lies on the claimed side of zero for every size the rule names (the Claim record carries the
+size it turns on: the one whose interval lies least on the claimed side; threshold 0). A claim whose
+quantity is undefined at this scale (nothing memorized to forget), or that has one seed, is "not
+established", never "held".
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ...claims import NOT_ESTABLISHED, Claim, verdict_of
 from ...measure.forgetting import duplication_slope, excess_bits, replay_share, retention
 from ...measure.stats import over_seeds
 
@@ -21,6 +24,7 @@ MIN_GAP_ACC = 0.1
 """Retention of an accuracy is defined only where phase 1 left it this far above its baseline."""
 HIGH_D, LOW_D = 16, 4
 """Rarely vs often seen: canaries with d <= LOW_D against d >= HIGH_D."""
+T_INTERVAL = "95% t interval over seeds"
 
 REFERENCES = {
     "duplication": "Carlini et al. 2019 (Secret Sharer), 2022 (log-linear in duplicates); Kandpal et al. 2022",
@@ -183,39 +187,61 @@ def _fmt_cell(c: dict, digits: int = 2) -> str:
 
 
 def _verdict(cells: dict, side: str, which: list[str]) -> str:
-    """held when every named size's interval lies above (side '>') or below ('<') zero; not testable when
-    any is undefined (no value or a single seed)."""
+    """held when every named size's interval lies above (side '>') or below ('<') zero; not established
+    when any is undefined (no value or a single seed)."""
     picked = [cells[s] for s in which]
     if any(c["ci95"] is None for c in picked):
-        return "not testable"
+        return NOT_ESTABLISHED
     ok = all(c["ci95"][0] > 0 for c in picked) if side == ">" else all(c["ci95"][1] < 0 for c in picked)
-    return "held" if ok else "did not hold"
+    return verdict_of(ok)
 
 
-def claims(results: dict) -> list[dict]:
+def _deciding(cells: dict, side: str, which: list[str]) -> str:
+    """The named size the verdict turns on: the first without an interval, else the one whose interval lies
+    least on the claimed side (lowest lower end for '>', highest upper end for '<')."""
+    missing = [s for s in which if cells[s]["ci95"] is None]
+    if missing:
+        return missing[0]
+    if side == ">":
+        return min(which, key=lambda s: cells[s]["ci95"][0])
+    return max(which, key=lambda s: cells[s]["ci95"][1])
+
+
+def claims(results: dict) -> list[Claim]:
     """Each claim: its rule (fixed before the runs), verdict, per-size numbers and reference."""
     sizes, ds, shares = results["sizes"], results["ds"], results["shares"]
     small, large = sizes[0], sizes[-1]
     r_max, r_min = shares[-1], (shares[1] if len(shares) > 1 else None)
     out = []
 
-    def add(key, claim, rule, cells, side, which):
-        out.append({"key": key, "claim": claim, "rule": rule, "verdict": _verdict(cells, side, which),
-                    "evidence": "; ".join(f"{s}: {_fmt_cell(c)}" for s, c in cells.items()),
-                    "reference": REFERENCES[key]})
+    def add(key, claim, rule, statistic, cells, side, which):
+        s = _deciding(cells, side, which)
+        c = cells[s]
+        if len(which) > 1:
+            statistic = f"{statistic}, {s} (of the {len(which)} sizes, the one whose interval lies least on the " \
+                        f"claimed side)"
+        elif s not in statistic:
+            statistic = f"{statistic}, {s}"
+        evidence = "; ".join(f"{k}: {_fmt_cell(v)}" for k, v in cells.items())
+        out.append(Claim(key, claim, rule, statistic, c["mean"], c["ci95"],
+                         T_INTERVAL if c["ci95"] is not None else "none", None, 0.0,
+                         _verdict(cells, side, which), f"{evidence} ({REFERENCES[key]})"))
 
     def p1(by, s, k):
         return by[(s, 0.0, k)]["after_phase1"]["canaries"]
 
     add("duplication", "exposure grows with the number of duplicates",
         "per seed, the slope of mean exposure on log2 d after phase 1 (bits per doubling); interval > 0 for every size",
+        "mean per-seed slope of exposure on log2 d after phase 1 (bits per doubling)",
         _paired(results, lambda by, s, k: duplication_slope(ds, [p1(by, s, k)["by_d"][d]["exposure_bits"] for d in ds])),
         ">", sizes)
     add("few", f"a canary inserted once per epoch (d = {ds[0]}) is more exposed than a never-inserted one",
         f"per seed, exposure of the d = {ds[0]} canaries minus the held-out canaries' after phase 1 (bits); interval > 0 "
-        "for the largest size", _paired(results, lambda by, s, k: p1(by, s, k)["by_d"][ds[0]]["excess_bits"]), ">", [large])
+        "for the largest size", f"mean per-seed exposure of the d = {ds[0]} canaries minus the held-out canaries' "
+        "after phase 1 (bits)", _paired(results, lambda by, s, k: p1(by, s, k)["by_d"][ds[0]]["excess_bits"]), ">", [large])
     add("size", "larger models memorize more (excess exposure over all canaries)",
         f"per seed, excess exposure of {large} minus {small} after phase 1 (bits); interval > 0",
+        "mean per-seed difference in excess exposure after phase 1 (bits)",
         {f"{large} - {small}": cell([p1(by, large, k)["excess_all_bits"] - p1(by, small, k)["excess_all_bits"]
                                      for by in [{(p['size'], p['replay'], p['seed']): p for p in results['points']}]
                                      for k in results["seeds_run"]])}, ">", [f"{large} - {small}"])
@@ -225,28 +251,34 @@ def claims(results: dict) -> list[dict]:
         return p["end"]["canaries"]["excess_all_bits"] - p["after_phase1"]["canaries"]["excess_all_bits"]
     add("forget", "continued pretraining without replay forgets memorized canaries",
         "per seed at r = 0, excess exposure at the end minus after phase 1 (bits); interval < 0 for every size",
+        "mean per-seed change in excess exposure over phase 2 at r = 0 (bits)",
         _paired(results, change), "<", sizes)
     if r_min is not None:
         add("replay", f"replay (r = {r_max:g}) keeps more than no replay",
             f"per seed, excess exposure at the end with r = {r_max:g} minus with r = 0 (bits); interval > 0 for every size",
+            f"mean per-seed excess exposure at the end, r = {r_max:g} minus r = 0 (bits)",
             _paired(results, lambda by, s, k: change(by, s, k, r_max) - change(by, s, k)), ">", sizes)
         add("replay1", f"the smallest replay share (r = {r_min:g}) already keeps more than none",
             f"per seed, excess exposure at the end with r = {r_min:g} minus with r = 0 (bits); interval > 0 for every size",
+            f"mean per-seed excess exposure at the end, r = {r_min:g} minus r = 0 (bits)",
             _paired(results, lambda by, s, k: change(by, s, k, r_min) - change(by, s, k)), ">", sizes)
     add("rare", f"the rarely seen (d <= {LOW_D}) are forgotten before the often seen (d >= {HIGH_D})",
         f"per seed at r = 0, retained share of excess exposure, d >= {HIGH_D} minus d <= {LOW_D} (defined where "
         f"phase 1 left >= {MIN_GAP_BITS} bits in both); interval > 0 for every size",
+        f"mean per-seed retained share of excess exposure at r = 0, d >= {HIGH_D} minus d <= {LOW_D}",
         _paired(results, lambda by, s, k: _diff(_retention_excess(by[(s, 0.0, k)], [d for d in ds if d >= HIGH_D]),
                                                 _retention_excess(by[(s, 0.0, k)], [d for d in ds if d <= LOW_D]))),
         ">", sizes)
     add("skill", "memorized facts are forgotten before the arithmetic skill",
         f"per seed at r = 0, retained share of arithmetic accuracy minus retained share of facts recall above "
         f"held-out recall (defined where phase 1 left >= {MIN_GAP_ACC} of each); interval > 0 for every size",
+        "mean per-seed retained share at r = 0, arithmetic accuracy minus facts recall above held-out recall",
         _paired(results, lambda by, s, k: _diff(_retention_acc(by[(s, 0.0, k)], "arithmetic"),
                                                 _retention_acc(by[(s, 0.0, k)], "facts", "facts_held_out"))),
         ">", sizes)
     add("size_forget", "larger models forget less",
         f"per seed at r = 0, retained share of excess exposure of {large} minus {small}; interval > 0",
+        "mean per-seed difference in the retained share of excess exposure at r = 0",
         {f"{large} - {small}": cell([_diff(_retention_excess(by[(large, 0.0, k)]), _retention_excess(by[(small, 0.0, k)]))
                                      for by in [{(p['size'], p['replay'], p['seed']): p for p in results['points']}]
                                      for k in results["seeds_run"]])}, ">", [f"{large} - {small}"])

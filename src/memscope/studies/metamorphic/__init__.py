@@ -1,2 +1,2 @@
 """memscope reproduce metamorphic: the metamorphic method tested on models with known membership."""
-from . import recipe  # noqa: F401  (registers the study)
+from .recipe import Metamorphic  # noqa: F401 (importing the recipe registers the study)

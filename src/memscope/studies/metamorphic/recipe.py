@@ -17,10 +17,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from ... import store
-from .. import claims_text, register_study
-from ...errors import ConfigError
+from .. import Context, Study, claims_text, register_study
 from ...metamorphic.core import MetamorphicSettings, check_tokenizable, score_items, task_items
 from ...metamorphic.items import MCItem
 from ...metamorphic.relations import MULTIPLE_CHOICE, NOTA
@@ -28,7 +28,8 @@ from ...metamorphic.stats import summarize_outcomes
 from ...models.load import load_lm
 from ...runconfig import load_run_config
 from ...runtime import configure_cpu, resolve_device
-from ...sweep import Spec, check_executor, check_existing, estimate_train_s, run_many
+from ...settings import Range
+from ...sweep import Spec
 from ...train import build_run_config
 from .report import write_outputs
 from .tables import MC_RELATIONS, TASK_RELATIONS, claims, model_cells, run_figures, tables_markdown
@@ -95,12 +96,6 @@ PROFILES = {
 }
 
 
-def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}", param="profile")
-    return PROFILES[name]
-
-
 def build_specs(p: Profile, seeds: int, n_choices: str | int | None = None) -> list[Spec]:
     """mc-<source>-seed<s> and tbtt-<size>-seed<s> for every seed; n_choices (text or int) is parsed and
     checked by the task like any setting."""
@@ -141,50 +136,49 @@ def model_of(name: str) -> str:
     return name.rsplit("-seed", 1)[0]
 
 
-def format_reproduction(r: dict) -> str:
-    claims = claims_text(r["claims"], with_id=True, with_rule=True)
-    return f"{r['tables_md']}\nClaims:\n{claims}\n\nreport: {r['files']['report']}"
+# ----------------------------------------------------------------------------- the study
+@dataclass(frozen=True)
+class MetamorphicOptions:
+    n_choices: Annotated[int, Range(2, 6)] = 3
+    """Options per multiple-choice question."""
 
 
-@register_study("metamorphic", profiles=PROFILES, text=format_reproduction,
-                options={"n_choices": "options per multiple-choice question, 2..6 (default 3)"})
-def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "pool",
-              workers: int | None = None, address: str | None = None, *, n_choices: str | int | None = None) -> dict:
+@register_study("metamorphic")
+class Metamorphic(Study):
     """Metamorphic evaluation on known truth: memorized capitals vs computed sums, TBTT n14 vs n56.
 
     Trains what is missing, scores every run with the metamorphic relations, then writes tables (Markdown,
     JSON), a figure and report.html into out (default runs/metamorphic-PROFILE).
     """
-    p = get_profile(profile)
-    check_executor(executor)
-    seeds = p.seeds if seeds is None else seeds
-    if seeds < 1:
-        raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
-    specs = build_specs(p, seeds, n_choices)  # every setting is checked here, before anything is written
-    out = Path(out) if out is not None else Path("runs") / f"metamorphic-{profile}"
-    check_existing(specs, out / "runs")
-    todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
-    if todo:  # timed steps of every group still to train, before any of it starts
-        est = estimate_train_s(todo, out / "runs") / (1 if executor == "local" else workers or 2)
-        log.info("metamorphic %s: %d of %d runs to train, about %.0f min of training here", profile, len(todo),
-                 len(specs), est / 60)
-    t0 = time.perf_counter()
-    run_many(specs, out / "runs", executor, workers or 2, address)
-    train_wall_s = time.perf_counter() - t0
-    settings = MetamorphicSettings(device="cpu", n_resamples=p.n_resamples)
-    configure_cpu(resolve_device("cpu"), 1)
-    t0 = time.perf_counter()
-    scored, runs = {}, {}
-    for name, rc in specs:
-        scored[name] = score_run(out / "runs" / name, settings)
-        (out / "metamorphic").mkdir(parents=True, exist_ok=True)
-        store.write_json(out / "metamorphic" / f"{name}.json", scored[name])
-        by = "seen" if rc.task == "choice" else "rewritten_seen"
-        runs.setdefault(model_of(name), []).append(run_figures(scored[name]["summary"], by, scored[name].get("pooled")))
-    cells = {m: model_cells(rs) for m, rs in runs.items()}
-    result = {"profile": profile, "note": p.note, "seeds": seeds, "n_runs": len(specs),
-              "deciding_metric": "acc", "cells": cells, "runs": runs, "claims": claims(runs),
-              "tables_md": tables_markdown(cells, seeds), "train_wall_s": round(train_wall_s, 1),
-              "score_wall_s": round(time.perf_counter() - t0, 1)}
-    result["files"] = write_outputs(result, out)
-    return result
+
+    profiles = PROFILES
+    Options = MetamorphicOptions
+
+    def specs(self, ctx: Context) -> list[Spec]:
+        return build_specs(ctx.profile, ctx.seeds, ctx.options.n_choices)
+
+    def measure(self, ctx: Context, specs: list[Spec], summaries: dict) -> dict:
+        """Score every run's final weights with the metamorphic relations (never trains)."""
+        out = ctx.out
+        settings = MetamorphicSettings(device="cpu", n_resamples=ctx.profile.n_resamples)
+        configure_cpu(resolve_device("cpu"), 1)
+        t0 = time.perf_counter()
+        scored, runs = {}, {}
+        for name, rc in specs:
+            scored[name] = score_run(ctx.runs_dir / name, settings)
+            (out / "metamorphic").mkdir(parents=True, exist_ok=True)
+            store.write_json(out / "metamorphic" / f"{name}.json", scored[name])
+            by = "seen" if rc.task == "choice" else "rewritten_seen"
+            runs.setdefault(model_of(name), []).append(run_figures(scored[name]["summary"], by,
+                                                                   scored[name].get("pooled")))
+        cells = {m: model_cells(rs) for m, rs in runs.items()}
+        return {"note": ctx.profile.note, "n_choices": ctx.options.n_choices, "deciding_metric": "acc",
+                "cells": cells, "runs": runs, "claims": claims(runs), "tables_md": tables_markdown(cells, ctx.seeds),
+                "score_wall_s": round(time.perf_counter() - t0, 1)}
+
+    def write(self, ctx: Context, result: dict) -> dict[str, str]:
+        return write_outputs(result, ctx.out)
+
+    def text(self, r: dict) -> str:
+        """The tables, the claims and the report's path, as `memscope reproduce metamorphic` prints them."""
+        return f"{r['tables_md']}\nClaims:\n{claims_text(r['claims'], with_rule=True)}\n\nreport: {r['files']['report']}"

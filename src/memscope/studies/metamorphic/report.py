@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ... import store
+from ...claims import claims_html, claims_markdown
 from ...report import figure_png, img, png_data_uri, write_page
 from .tables import DECIDING_METRIC, MC_MODELS, TBTT_MODELS
 
@@ -57,18 +58,6 @@ def accuracy_figure(cells: dict) -> Figure:
     return fig
 
 
-def _claims_html(claims: list[dict]) -> str:
-    rows = "".join(f"<tr><td>{c['id']}: {html.escape(c['claim'])}</td><td>{html.escape(c['rule'])}</td>"
-                   f"<td class='{'ok' if c['held'] else 'no'}'>{'held' if c['held'] else 'did not hold'}</td>"
-                   f"<td>{html.escape(c['evidence'])}</td></tr>" for c in claims)
-    return f"<table><tr><th>claim</th><th>rule</th><th>here</th><th>evidence</th></tr>{rows}</table>"
-
-
-def claims_markdown(claims: list[dict]) -> str:
-    return "\n".join(f"- **{c['id']} {'held' if c['held'] else 'did not hold'}**: {c['claim']} (rule: {c['rule']}). "
-                     f"{c['evidence']}" for c in claims)
-
-
 def write_outputs(result: dict, out: Path) -> dict[str, str]:
     """tables.md, tables.json, figure_accuracy.png and report.html in out; returns their paths."""
     out = Path(out)
@@ -77,7 +66,7 @@ def write_outputs(result: dict, out: Path) -> dict[str, str]:
              "figure_accuracy": str(out / "figure_accuracy.png"), "report": str(out / "report.html")}
     png = figure_png(accuracy_figure(result["cells"]))
     store.atomic_write_bytes(out / "figure_accuracy.png", png)
-    sections = [("Claims (rules fixed before the runs; decided on acc)", _claims_html(result["claims"])),
+    sections = [("Claims (rules fixed before the runs; decided on acc)", claims_html(result["claims"])),
                 ("Original vs rewritten accuracy", img(png_data_uri(png), "original vs rewritten accuracy")),
                 ("Tables", "<pre>" + html.escape(result["tables_md"]) + "</pre>"),
                 ("Protocol", f"<p>Profile <code>{html.escape(result['profile'])}</code>: {html.escape(result['note'])}; "

@@ -24,10 +24,12 @@ The rules (written in code before the quick profile's first run; the git history
 - C3, the control rewrite (`nota-distractor`: a wrong option replaced) leaves accuracy unchanged.
   Statistic: the drop in acc on all items; holds for a model when the 95% interval over seeds contains 0
   and |mean| <= SMALL_DROP; the claim holds when it holds for both multiple-choice models.
-An interval from one seed does not exist: a claim that needs one does not hold (the tiny profile).
+An interval from one seed does not exist: a claim that needs one does not hold (the tiny profile, a
+plumbing check, reads `not established` whatever the rules say: studies.Study).
 """
 from __future__ import annotations
 
+from ...claims import Claim, clip, verdict_of
 from ...measure.stats import over_seeds
 
 MC_MODELS = ("mc-arithmetic", "mc-capitals")
@@ -114,7 +116,24 @@ def _above_zero(s: dict) -> bool:
     return s["ci95"] is not None and s["ci95"][0] > 0
 
 
-def claims(runs: dict[str, list[dict]]) -> list[dict]:
+T_INTERVAL = "95% t interval over seeds"
+DROP_BOUNDS = (-1.0, 1.0)
+"""A drop is a difference of two accuracies."""
+DIFF_BOUNDS = (-2.0, 2.0)
+"""A per-seed difference of two drops, and a gap (drop(seen) - drop(held out))."""
+GAP_DIFF_BOUNDS = (-4.0, 4.0)
+"""A per-seed difference of two gaps (or withheld excesses)."""
+
+
+def _claim(name: str, statement: str, rule: str, statistic: str, s: dict, bounds, threshold, held: bool,
+           evidence: str) -> Claim:
+    """A claim whose deciding statistic is the over_seeds cell s (mean, 95% t interval cut to bounds)."""
+    ci = clip(s["ci95"], bounds)
+    return Claim(name, statement, rule, statistic, s["mean"], ci, T_INTERVAL if ci is not None else "none", bounds,
+                 threshold, verdict_of(held), evidence)
+
+
+def claims(runs: dict[str, list[dict]]) -> list[Claim]:
     """C1-C3 (module docstring) from {model: [run_figures per seed, in seed order]}; a claim whose models
     are missing is left out."""
     out = []
@@ -126,47 +145,57 @@ def claims(runs: dict[str, list[dict]]) -> list[dict]:
         diff = paired(caps, arith, "nota", m, "seen", "drop")
         ok = (cap_seen["mean"] is not None and cap_seen["mean"] >= LARGE_DROP and ar_seen["mean"] is not None
               and ar_seen["mean"] <= SMALL_DROP and _above_zero(diff))
-        out.append({"id": "C1", "claim": "the nota drop is large on memorized items (capitals) and small on computed "
-                    "ones (arithmetic)",
-                    "rule": f"nota drop in {m} on seen items: capitals mean >= {100 * LARGE_DROP:.0f} points, "
-                            f"arithmetic mean <= {100 * SMALL_DROP:.0f} points, per-seed difference capitals - "
-                            "arithmetic with its 95% t interval above 0",
-                    "held": bool(ok),
-                    "evidence": f"seen-item nota drop (points, mean [95% t interval over seeds]): capitals "
-                                f"{_f(cap_seen)}, arithmetic {_f(ar_seen)}, difference {_f(diff)}"})
+        out.append(_claim(
+            "C1", "the nota drop is large on memorized items (capitals) and small on computed ones (arithmetic)",
+            f"nota drop in {m} on seen items: capitals mean >= {100 * LARGE_DROP:.0f} points, "
+            f"arithmetic mean <= {100 * SMALL_DROP:.0f} points, per-seed difference capitals - "
+            "arithmetic with its 95% t interval above 0",
+            f"per-seed difference capitals - arithmetic of the nota drop in {m} on seen items", diff, DIFF_BOUNDS,
+            None, ok,
+            f"seen-item nota drop (points, mean [95% t interval over seeds]): capitals "
+            f"{_f(cap_seen)}, arithmetic {_f(ar_seen)}, difference {_f(diff)}"))
         gaps = {k: over_seeds([_stat(r, "nota", m, "", "gap") for r in runs[k]]) for k in MC_MODELS}
         diff = paired(caps, arith, "nota", m, "", "gap")
-        out.append({"id": "C2a", "claim": "the memorization gap separates a memorizer (capitals) from a generalizer "
-                    "(arithmetic) at the same size",
-                    "rule": f"nota gap in {m}, drop(seen) - drop(held out): per-seed difference capitals - "
-                            "arithmetic with its 95% t interval above 0",
-                    "held": _above_zero(diff),
-                    "evidence": f"gap (points): capitals {_f(gaps['mc-capitals'])}, arithmetic "
-                                f"{_f(gaps['mc-arithmetic'])}, difference {_f(diff)}"})
-        ev, ok = [], True
+        out.append(_claim(
+            "C2a", "the memorization gap separates a memorizer (capitals) from a generalizer (arithmetic) at the "
+            "same size",
+            f"nota gap in {m}, drop(seen) - drop(held out): per-seed difference capitals - "
+            "arithmetic with its 95% t interval above 0",
+            f"per-seed difference capitals - arithmetic of the nota gap in {m}", diff, GAP_DIFF_BOUNDS, 0.0,
+            _above_zero(diff),
+            f"gap (points): capitals {_f(gaps['mc-capitals'])}, arithmetic "
+            f"{_f(gaps['mc-arithmetic'])}, difference {_f(diff)}"))
+        ev, ok, cells = [], True, {}
         for k in MC_MODELS:
             s = over_seeds([_stat(r, "nota-distractor", m, "all", "drop") for r in runs[k]])
             held = (s["ci95"] is not None and s["ci95"][0] <= 0 <= s["ci95"][1] and abs(s["mean"]) <= SMALL_DROP)
             ok &= held
+            cells[k] = (held, s)
             ev.append(f"{k.removeprefix('mc-')} {_f(s)} ({'unchanged' if held else 'changed or no interval'})")
-        out.append({"id": "C3", "claim": "the control rewrite (nota-distractor) leaves accuracy unchanged",
-                    "rule": f"nota-distractor drop in {m} on all items: 95% t interval contains 0 and |mean| <= "
-                            f"{100 * SMALL_DROP:.0f} points, for both multiple-choice models",
-                    "held": bool(ok), "evidence": "drop (points): " + "; ".join(ev)})
+        # the deciding model: one that fails the rule if any, else the one with the larger |mean|
+        worst = max(MC_MODELS, key=lambda k: (not cells[k][0], abs(cells[k][1]["mean"] or 0.0)))
+        out.append(_claim(
+            "C3", "the control rewrite (nota-distractor) leaves accuracy unchanged",
+            f"nota-distractor drop in {m} on all items: 95% t interval contains 0 and |mean| <= "
+            f"{100 * SMALL_DROP:.0f} points, for both multiple-choice models",
+            f"nota-distractor drop in {m} on all items, {worst} (the model farther from unchanged)",
+            cells[worst][1], DROP_BOUNDS, None, bool(ok), "drop (points): " + "; ".join(ev)))
     if all(k in runs for k in TBTT_MODELS):
         n14, n56 = runs["tbtt-n14"], runs["tbtt-n56"]
         ex = {k: _neg(over_seeds([_stat(r, "pooled", "exact_match", "", "gap") for r in runs[k]]))
               for k in TBTT_MODELS}
         diff = _neg(paired(n56, n14, "pooled", "exact_match", "", "gap"))  # -(gap56 - gap14) = ex56 - ex14
-        out.append({"id": "C2b", "claim": "the memorization gap separates n56 (memorizer) from n14 (generalizer) on "
-                    "the TBTT arithmetic relations",
-                    "rule": "arithmetic relations pooled, greedy exact match, withheld excess = drop(rewrite withheld) "
-                            "- drop(rewrite seen): per-seed difference n56 - n14 with its 95% t interval above 0",
-                    "held": _above_zero(diff),
-                    "evidence": f"withheld excess (points): n56 {_f(ex['tbtt-n56'])}, n14 {_f(ex['tbtt-n14'])}, "
-                                f"difference {_f(diff)}"})
+        out.append(_claim(
+            "C2b", "the memorization gap separates n56 (memorizer) from n14 (generalizer) on the TBTT arithmetic "
+            "relations",
+            "arithmetic relations pooled, greedy exact match, withheld excess = drop(rewrite withheld) "
+            "- drop(rewrite seen): per-seed difference n56 - n14 with its 95% t interval above 0",
+            "per-seed difference n56 - n14 of the withheld excess (exact match, arithmetic relations pooled)",
+            diff, GAP_DIFF_BOUNDS, 0.0, _above_zero(diff),
+            f"withheld excess (points): n56 {_f(ex['tbtt-n56'])}, n14 {_f(ex['tbtt-n14'])}, "
+            f"difference {_f(diff)}"))
     order = {"C1": 0, "C2a": 1, "C2b": 2, "C3": 3}
-    return sorted(out, key=lambda c: order[c["id"]])
+    return sorted(out, key=lambda c: order[c.name])
 
 
 # ----------------------------------------------------------------------------- Markdown
