@@ -78,9 +78,11 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 def _run_config(args):
     from .runconfig import build_run_config
     overrides = _overrides(args.overrides)
-    for flag in ("seed", "steps"):
-        if getattr(args, flag, None) is not None:
-            overrides[f"train.{flag}"] = str(getattr(args, flag))
+    for dest, value in vars(args).items():  # --learning-rate 3e-3 is train.learning_rate=3e-3
+        if dest.startswith(_RUN_FLAG_PREFIXES) and value is not None:
+            if dest in overrides:
+                raise MemscopeError(f"setting {dest} is given twice ({overrides[dest]!r} and {value!r})")
+            overrides[dest] = value
     if getattr(args, "config", None):
         if args.task or args.model:
             raise MemscopeError("--config names the task and model: drop --task and --model")
@@ -299,7 +301,7 @@ def cmd_capacity(args) -> None:  # a pure alias: `memscope capacity ARGS` is `me
 
 
 def cmd_size(args) -> None:
-    from .measure.sizing import format_size, read_text, size_dataset
+    from .sizing import format_size, read_text, size_dataset
     r = size_dataset(text=read_text(Path(args.text)) if args.text is not None else None, bits=args.bits,
                      reference=Path(args.reference) if args.reference else None,
                      capacity=Path(args.capacity) if args.capacity else None, params=args.params,
@@ -307,9 +309,74 @@ def cmd_size(args) -> None:
     _print(r, args.json, format_size(r))
 
 
+_RUN_FLAG_PREFIXES = ("model.", "train.")
+"""The dests of the flags derived from ModelConfig and TrainConfig (`--n-layer` -> model.n_layer)."""
+
+
+def _run_settings_flags(s: argparse.ArgumentParser) -> None:
+    """A flag per ModelConfig and TrainConfig field, in two groups, its help read from the field (doc, range
+    or choices, default). `--learning-rate 3e-3`, `--learning_rate 3e-3` and `learning_rate=3e-3` are one
+    override: the value stays text and the dataclass parses and checks it (memscope.settings), never here."""
+    from .config import PRESETS, ModelConfig, TrainConfig
+    from .settings import describe, help_text, metavar
+    by_preset = {kind: sorted({k for p in PRESETS.values() for k in getattr(p, kind)}) for kind in ("model", "train")}
+    for prefix, cls, title in (("model", ModelConfig, "model settings"), ("train", TrainConfig, "training settings")):
+        group = s.add_argument_group(title, f"Each also as key=value ({prefix}.key=value where a name is ambiguous). "
+                                            f"Defaults are {cls.__name__}'s; the --model preset sets "
+                                            f"{', '.join(by_preset[prefix])}.")
+        for f in describe(cls):
+            kwargs = dict(dest=f"{prefix}.{f.name}", metavar=metavar(f))
+            if f.type is bool:  # --compile alone means true
+                kwargs.update(nargs="?", const="true")
+            group.add_argument(f"--{f.name.replace('_', '-')}", help=help_text(f).replace("%", "%%"), **kwargs)
+            if "_" in f.name:
+                group.add_argument(f"--{f.name}", help=argparse.SUPPRESS, **kwargs)
+
+
+def _task_settings_in_help(s: argparse.ArgumentParser) -> None:
+    """train and info: the help ends with every task's settings, read when the help is asked for (tasks
+    import torch)."""
+    plain = s.format_help
+
+    def format_help():
+        if not any(g.title == "task settings" for g in s._action_groups):
+            from .settings import describe, format_default
+            from .tasks import TASKS
+            lines = [f"{name}: " + ", ".join(f"{f.name}={format_default(f.default)}" for f in describe(cls))
+                     for name, cls in sorted(TASKS.items())]
+            s.add_argument_group("task settings", "As key=value, for the task given with --task (memscope tasks "
+                                 "describes them): " + "; ".join(lines).replace("%", "%%"))
+        return plain()
+
+    s.format_help = format_help
+
+
+class _Version(argparse.Action):
+    """--version: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            text = version("memscope")
+        except PackageNotFoundError:
+            text = "unknown (not installed)"
+        print(f"memscope {text}")
+        parser.exit()
+
+
+def _train_default(name: str):
+    """A TrainConfig default, for the help of flags that fall back to it (stated once, in the dataclass)."""
+    from .config import TrainConfig
+    return TrainConfig.__dataclass_fields__[name].default
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="memscope", description="How much did a transformer memorize, how much generalize?")
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    p.add_argument("--version", action=_Version, help="print the installed version of memscope and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("tasks", help="list tasks and their parameters")
@@ -323,42 +390,50 @@ def make_parser() -> argparse.ArgumentParser:
                                         "instead of --task and --model")
         s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         s.add_argument("overrides", nargs="*", metavar="key=value",
-                       help="any task, model or train setting, e.g. learning_rate=3e-3 withheld=5,7;2,3")
+                       help="any task, model or train setting, e.g. learning_rate=3e-3 withheld=5,7;2,3 "
+                            "(the model and training settings are listed below, each also a flag)")
 
     s = sub.add_parser("info", help="parameter counts, vocabulary and block of a task x model")
     run_args(s)
+    _run_settings_flags(s)
+    _task_settings_in_help(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("train", help="train one model with the paper's protocol")
     run_args(s)
-    s.add_argument("--seed", type=_int)
-    s.add_argument("--steps", type=_int)
     s.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    _run_settings_flags(s)
+    _task_settings_in_help(s)
     s.set_defaults(func=cmd_train)
 
     def saved_run_args(s):
         s.add_argument("run", help="run directory (eval: or a Hugging Face model directory)")
         s.add_argument("--weights", default="final", choices=["final", "best", "checkpoint"])
-        s.add_argument("--device", default="auto")
+        s.add_argument("--device", default=_train_default("device"), help="auto, cpu, cuda, cuda:N or mps "
+                                                                           "(default %(default)s)")
         s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("eval", help="a task's evaluation protocol on a saved run or a Hugging Face model")
     saved_run_args(s)
     s.add_argument("--task", help="task to evaluate on (required for a Hugging Face model; default: the run's)")
-    s.add_argument("--samples", type=_int, help="samples per prompt (default: the run's, else 10)")
-    s.add_argument("--seed", type=_int, help="seed of the sampling generator (default: the run's, else 1337)")
+    s.add_argument("--samples", type=_int, help=f"samples per prompt (default: the run's eval_samples, else "
+                                                f"{_train_default('eval_samples')})")
+    s.add_argument("--seed", type=_int, help=f"seed of the sampling generator (default: the run's, else "
+                                             f"{_train_default('seed')})")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="task settings, e.g. withheld=2,3")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("sample", help="sample continuations of a prompt from a saved run")
     saved_run_args(s)
-    s.add_argument("--prompt", required=True)
-    s.add_argument("--n", type=_int, default=1)
-    s.add_argument("--max-new-tokens", type=_int)
-    s.add_argument("--temperature", type=_float)
-    s.add_argument("--top-k", type=_int)
-    s.add_argument("--seed", type=_int, default=0)
+    s.add_argument("--prompt", required=True, help="text to continue")
+    s.add_argument("--n", type=_int, default=1, help="continuations to sample (default %(default)s)")
+    s.add_argument("--max-new-tokens", type=_int, help="tokens to sample (default: the longest answer of the "
+                                                       "run's task)")
+    s.add_argument("--temperature", type=_float, help="sampling temperature (default: the run's, as in its "
+                                                      "evaluation)")
+    s.add_argument("--top-k", type=_int, help="keep the k most likely tokens (default: the run's)")
+    s.add_argument("--seed", type=_int, default=0, help="seed of the sampling generator (default %(default)s)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("sweep", help="train a grid of runs (TOML/JSON), as ensembles, resumably")
@@ -452,7 +527,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     argparse fills a positional list once, before the options, and would reject the later ones."""
     args, extra = parser.parse_known_args(argv)
     if extra and (not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        flag = next((a.partition("=")[0] for a in extra if a.startswith("--")), None)
+        near = ""
+        if flag:  # a misspelt flag: the closest of the command's own
+            from .settings import suggest
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            command = sub.choices.get(getattr(args, "command", None)) if sub else None
+            near = suggest(flag, [o for a in (command or parser)._actions if a.help != argparse.SUPPRESS
+                                  for o in a.option_strings if o.startswith("--")])
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{near}")
     if extra:
         args.overrides = [*args.overrides, *extra]
     return args

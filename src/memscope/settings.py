@@ -154,6 +154,36 @@ def describe(cls) -> list[FieldInfo]:
     return out
 
 
+def format_default(value) -> str:
+    """A default as it would be typed after `key=`: 30_000, 0.01, true, none, protocol,best."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return _num(value)
+    if isinstance(value, tuple):  # as parse_value reads it: "5,7" flat, "5,7;2,3" nested
+        return (";" if any(isinstance(v, tuple) for v in value) else ",").join(format_default(v) for v in value)
+    return str(value)
+
+
+def help_text(f: FieldInfo) -> str:
+    """One field's help line: its doc, its range or choices, its default."""
+    allowed = f" Range {f.range.text()}." if f.range else f" One of {', '.join(f.choice.values)}." if f.choice else ""
+    doc = f.doc if not f.doc or f.doc.endswith((".", "?", ")")) else f.doc + "."
+    return f"{doc}{allowed} Default: {format_default(f.default)}.".strip()
+
+
+def metavar(f: FieldInfo) -> str:
+    """The placeholder of a field's value in the help: INT, FLOAT, TEXT, BOOL or LIST."""
+    base = f.type
+    if typing.get_origin(base) in (typing.Union, types.UnionType):
+        base = next(a for a in typing.get_args(base) if a is not type(None))
+    if typing.get_origin(base) is tuple:
+        return "LIST"
+    return {int: "INT", float: "FLOAT", bool: "BOOL", str: "TEXT", Path: "PATH"}.get(base, "VALUE")
+
+
 def bare_types(cls) -> dict[str, object]:
     """Field name -> its type without the Annotated metadata (for parsing text)."""
     return {f.name: _metadata(t)[0] for f, t in zip(dataclasses.fields(cls), [_hints(cls)[f.name]

@@ -15,7 +15,7 @@ from memscope.models.lm import LanguageModel
 from memscope.runconfig import build_run_config
 from memscope.studies.forgetting import recipe
 from memscope.train import train
-from memscope.train.memory_monitor import stem_score_fn
+from memscope.monitors.memory import stem_score_fn
 
 TINY = recipe.PROFILES["tiny"]
 
@@ -112,9 +112,9 @@ def test_stem_scoring_equals_plain_scoring():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--profile", "nope"], "unknown profile 'nope'"),
+    (["--profile", "nope"], "unknown profile of study 'forgetting' 'nope'"),
     (["--profile", "tiny", "--seeds", "0"], "seeds"),
-    (["--profile", "tiny", "--executor", "mpi"], "unknown executor"),
+    (["--profile", "tiny", "--executor", "mpi"], "executor='mpi' must be one of pool, local, ray"),
     (["--profile", "tiny", "--precision", "bf16"], "--precision is not an option of study 'forgetting'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, argv, needle):

@@ -9,9 +9,12 @@ def test_reproduce_metamorphic_tiny_writes_everything_and_resumes(cli, tmp_path)
                             "--json")
     assert code == 0, err
     result = json.loads(stdout)
-    assert {c["id"] for c in result["claims"]} == {"C1", "C2a", "C2b", "C3"}
-    # one seed gives no interval over seeds: no claim can hold on the tiny profile
-    assert not any(c["held"] for c in result["claims"])
+    assert [c["name"] for c in result["claims"]] == ["C1", "C2a", "C2b", "C3"]
+    # tiny is a plumbing profile: no claim is judged, and with one seed (no interval) no rule holds anyway
+    assert all(c["verdict"] == "not established" for c in result["claims"])
+    assert all(c["reason"] == "plumbing profile; the rule alone reads 'did not hold'" for c in result["claims"])
+    assert all(c["interval"] is None and c["statistic"] for c in result["claims"])
+    assert (result["study"], result["profile"], result["seeds"], result["n_runs"]) == ("metamorphic", "tiny", 1, 4)
     assert set(result["cells"]) == {"mc-arithmetic", "mc-capitals", "tbtt-n14", "tbtt-n56"}
     nota = result["cells"]["mc-capitals"]["nota"]
     assert set(nota) == {"acc", "acc_norm"} and nota["acc"]["seen"]["drop"]["n"] == 1
@@ -31,8 +34,9 @@ def test_reproduce_metamorphic_tiny_writes_everything_and_resumes(cli, tmp_path)
 
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path):
-    for args, needle in ((["--profile", "huge"], "unknown profile 'huge'"),
-                         (["--profile", "tiny", "--n-choices", "9"], "n_choices=9 must lie in 2..6"),
+    for args, needle in ((["--profile", "huge"], "unknown profile of study 'metamorphic' 'huge'"),
+                         (["--profile", "tiny", "--n-choices", "9"], "n_choices=9 must lie in [2, 6]"),
+                         (["--profile", "tiny", "--n-choices", "three"], "n_choices='three' is not a valid int"),
                          (["--profile", "tiny", "--seeds", "0"], "seeds=0")):
         code, _, err = cli("reproduce", "metamorphic", *args, "--out", tmp_path / "m")
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from memscope.measure.sizing import MORRIS_BITS_PER_PARAM, membership_regime, size_dataset, uniform_bits
+from memscope.sizing import MORRIS_BITS_PER_PARAM, membership_regime, size_dataset, uniform_bits
 
 
 def _uniform_text(n=20_000, alphabet="abcdefghijklmnopqrstuvwxyzABCDEF", seed=0):

@@ -105,15 +105,15 @@ def _one_line_error(code, out, err, needle):
     (["--task", "algebra", "--model", "n14"], "unknown task 'algebra'"),
     (["--task", "arithmetic", "--model", "n99"], "unknown model preset 'n99'"),
     (["--task", "arithmetic", "--model", "n14", "n_embd=15", "n_head=2"], "n_embd=15 is not divisible by n_head=2"),
-    (["--task", "arithmetic", "--model", "n14", "--steps", "0"], "steps=0 must be positive"),
-    (["--task", "arithmetic", "--model", "n14", "batch_size=-3"], "batch_size=-3 must be positive"),
-    (["--task", "arithmetic", "--model", "n14", "n_layer=0"], "n_layer=0 must be positive"),
+    (["--task", "arithmetic", "--model", "n14", "--steps", "0"], "steps=0 must lie in [1, 1_000_000_000]"),
+    (["--task", "arithmetic", "--model", "n14", "batch_size=-3"], "batch_size=-3 must lie in [1, 1_048_576]"),
+    (["--task", "arithmetic", "--model", "n14", "n_layer=0"], "n_layer=0 must lie in [1, 1024]"),
     (["--task", "arithmetic", "--model", "n14", "n_embd=abc"], "n_embd='abc' is not a valid int"),
     (["--task", "arithmetic", "--model", "n14", "colour=red"], "unknown setting 'colour'"),
     (["--task", "arithmetic", "--model", "n14", "withheld=5,12"], "outside the digits"),
     (["--task", "arithmetic", "--model", "n14", "block_size=2000"], "block_size=2000 needs a training text"),
     (["--task", "arithmetic", "--model", "n14", "device=tpu"], "device='tpu'"),
-    (["--task", "arithmetic", "--model", "n14", "--steps", "x"], "invalid int value"),
+    (["--task", "arithmetic", "--model", "n14", "--steps", "x"], "steps='x' is not a valid int"),
 ])
 def test_bad_training_input_is_one_line_and_writes_nothing(cli, tmp_path, argv, needle):
     out = tmp_path / "never"

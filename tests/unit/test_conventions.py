@@ -8,7 +8,8 @@ import pytest
 import torch
 from scipy import stats
 
-from memscope.measure import capacity, exposure, extraction, likelihood, membership, memorization, sizing
+from memscope import sizing
+from memscope.measure import capacity, exposure, extraction, likelihood, membership, memorization
 
 CPU = torch.device("cpu")
 

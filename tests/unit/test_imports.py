@@ -153,3 +153,19 @@ def test_study_packages_are_layered():
         assert importers <= {pkg}, f"{recipe} imported by {sorted(importers - {pkg})}"
         if f"{pkg}.tables" in graph:
             assert f"{pkg}.report" not in graph[f"{pkg}.tables"]
+
+
+def test_the_house_has_no_arrow_back_up():
+    """measure/ never imports models/ (measures take tensors and callables), train/ never imports tasks/
+    (monitors that know tasks live in memscope.monitors, found through the callback seam), and no source
+    file is over 600 lines."""
+    graph = import_graph()
+    for low, high in (("memscope.measure", "memscope.models"), ("memscope.train", "memscope.tasks"),
+                      ("memscope.train", "memscope.monitors"), ("memscope.train", "memscope.studies"),
+                      ("memscope.measure", "memscope.studies")):
+        arrows = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.startswith(low)
+                        for d in deps if d == high or d.startswith(high + "."))
+        assert not arrows, arrows
+    long = {str(p.relative_to(SRC)): n for p in (SRC / PACKAGE).rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 600}
+    assert not long, long

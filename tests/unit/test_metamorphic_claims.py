@@ -1,4 +1,6 @@
 """The metamorphic study's claim rules on synthetic per-seed figures whose verdicts are known."""
+import pytest
+
 from memscope.studies.metamorphic.tables import claims
 
 
@@ -27,7 +29,7 @@ def _verdicts(memorizer_seen_drop, computer_seen_drop, control, n56_gap, n14_gap
     runs = {"mc-capitals": [_mc(memorizer_seen_drop + j, 0.0 + j, control + j) for j in JITTER],
             "mc-arithmetic": [_mc(computer_seen_drop + j, computer_seen_drop - j, control - j) for j in JITTER],
             "tbtt-n56": [_tbtt(n56_gap + j) for j in JITTER], "tbtt-n14": [_tbtt(n14_gap + j) for j in JITTER]}
-    return {c["id"]: c["held"] for c in claims(runs)}
+    return {c.name: c.held for c in claims(runs)}
 
 
 def test_a_lookup_memorizer_beside_a_computer_holds_every_claim():
@@ -47,4 +49,19 @@ def test_a_costly_control_fails_c3_and_a_small_memorizer_drop_fails_c1():
 
 def test_one_seed_has_no_interval_and_decides_nothing():
     runs = {"mc-capitals": [_mc(1.0, 0.0, 0.0)], "mc-arithmetic": [_mc(0.0, 0.0, 0.0)]}
-    assert {c["id"]: c["held"] for c in claims(runs)} == {"C1": False, "C2a": False, "C3": False}
+    out = claims(runs)
+    assert {c.name: c.verdict for c in out} == {"C1": "did not hold", "C2a": "did not hold", "C3": "did not hold"}
+    assert all(c.interval is None and c.interval_method == "none" for c in out)
+
+
+def test_each_claim_carries_its_deciding_statistic_within_its_bounds():
+    runs = {"mc-capitals": [_mc(1.0 + j, 0.0 + j, 0.0 + j) for j in JITTER],
+            "mc-arithmetic": [_mc(0.0 + j, 0.0 - j, 0.0 - j) for j in JITTER],
+            "tbtt-n56": [_tbtt(-0.34 + j) for j in JITTER], "tbtt-n14": [_tbtt(0.0 + j) for j in JITTER]}
+    by = {c.name: c for c in claims(runs)}
+    assert [c.name for c in claims(runs)] == ["C1", "C2a", "C2b", "C3"]
+    assert by["C1"].value == pytest.approx(1.0) and by["C1"].bounds == (-2.0, 2.0) and by["C1"].threshold is None
+    assert by["C2a"].value == pytest.approx(1.0) and by["C2a"].threshold == 0.0 and by["C2a"].interval[0] > 0
+    assert by["C2b"].value == pytest.approx(0.34) and by["C2b"].bounds == (-4.0, 4.0)
+    assert by["C3"].value == pytest.approx(0.0, abs=1e-9) and by["C3"].bounds == (-1.0, 1.0)
+    assert all(c.interval_method == "95% t interval over seeds" for c in by.values())

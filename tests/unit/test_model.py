@@ -62,8 +62,8 @@ def test_untrained_loss_is_near_uniform():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_embd": 15, "n_head": 2}, "n_embd=15 is not divisible by n_head=2"),
-    ({"n_layer": 0}, "n_layer=0 must be positive"),
-    ({"n_embd": -4}, "n_embd=-4 must be positive"),
+    ({"n_layer": 0}, r"^n_layer=0 must lie in \[1, 1024\]$"),
+    ({"n_embd": -4}, r"^n_embd=-4 must lie in \[1, 65_536\]$"),
     ({"dropout": 1.5}, "dropout"),
 ])
 def test_model_config_validation(kwargs, message):

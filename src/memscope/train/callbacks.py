@@ -6,14 +6,17 @@ stop (`should_stop`), and may add final figures to summary.json (`summarize`). B
 - `best`: best.safetensors is the evaluation with the highest `best_metric` (the latest among equals);
 - `early_stop`: the convergence rule below (stop_patience, stop_rel_tol);
 - `weight_norm`: a monitor, the L2 norm of all weights;
-- `memorization`, `fourier`: monitors in train/monitors.py (memorized bits, Fourier sparsity).
-Later monitors register here with `@register_callback("name")`; the trainer never changes.
+- `memorization`, `fourier`, `memory`: monitors in the memscope.monitors package (memorized bits, Fourier
+  sparsity, canary exposure and retention), imported by name on the first lookup (MONITOR_PACKAGES).
+Later monitors register with `@register_callback("name")`; the trainer never changes.
 """
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import torch
 
@@ -23,8 +26,10 @@ from ..registry import Registry
 from ..evaluate import evaluate_tasks
 from ..models.gpt import GPT
 from ..runconfig import RunConfig
-from ..tasks import Task
 from ..vocab import Vocab
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 BOOKKEEPING = frozenset({"step", "train_loss", "lr", "wall_s", "phase", "withheld_by_prompt", "diverged"})
 """Record keys that are not figures of the model."""
@@ -75,7 +80,18 @@ def register_callback(name: str) -> Callable[[type[Callback]], type[Callback]]:
     return CALLBACKS.register(name, name_it)
 
 
+MONITOR_PACKAGES = ("memscope.monitors",)
+"""Packages whose import registers further callbacks: imported by name, so the trainer has no import arrow
+to the monitors (which know tasks) and pool workers rebuilding a run from config.json still find them."""
+
+
+def _load_monitors() -> None:
+    for package in MONITOR_PACKAGES:
+        importlib.import_module(package)
+
+
 def check_callbacks(names: tuple[str, ...]) -> None:
+    _load_monitors()
     for n in names:
         CALLBACKS.lookup(n)
     if len(set(names)) != len(names):

@@ -27,9 +27,7 @@ from ..errors import MemscopeError
 from ..models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from ..runconfig import RunConfig, build_run_config, load_run_config, same_config
 from ..runtime import configure_cpu, resolve_device
-from . import monitors  # noqa: F401  (registers the memorization and fourier monitors)
 from .callbacks import EvalContext, make_callbacks
-from . import memory_monitor  # noqa: F401  (registers the `memory` monitor: pool workers rebuild runs from config.json)
 from .checkpoint import load_checkpoints, save_checkpoint
 from .summary import brief, summarize
 

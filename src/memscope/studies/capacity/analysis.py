@@ -17,12 +17,22 @@ Rules, fixed before the runs (issue 12):
 - bits per parameter, two ways beside Morris et al.'s two: the per-seed least-squares slope of capacity
   against parameters through the origin (mean over seeds, 95% t-interval; theirs: fitted slope 3.64), and
   the mean over sizes of capacity / parameters (95% t-interval over sizes; theirs: 3.83 fp32, 3.51 bf16).
+
+The claims (`claims`; rules fixed before any run of this form of them, issue 23):
+- C1 "GPT-style models store about 3.6 bits per parameter": the fitted slope's 95% t interval over seeds
+  (converged sizes only, all parameters) lies wholly within 3.6 +- 10% (3.24-3.96): held; wholly outside
+  that band: did not hold; straddling an edge of it, one seed (no interval) or fewer than 2 converged
+  sizes: not established. A size that did not converge is a lower bound and never enters the figure;
+- C2 "capacity grows linearly with parameters": the per-size bits per parameter of the converged sizes
+  span at most 20% of their mean ((max - min) / mean <= 0.2: every size within about +-10% of one slope,
+  C1's band): held; more: did not hold; fewer than 2 converged sizes: not established.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict
 
+from ...claims import HELD, NOT_ESTABLISHED, NOT_HELD, Claim, verdict_of
 from ...measure.capacity import fit_bits_per_param, plateau
 from ...measure.stats import mean_sd, t_interval
 
@@ -171,3 +181,107 @@ def _double_descent(records: list[dict], sizes: list[dict], log2_vocab: float) -
                        "heldout_loss_bits_per_token": peak["heldout_loss_bits_per_token"],
                        "at_smallest_n": peak["n_sequences"] == min(p["n_sequences"] for p in pts)}
     return {"points": points, "peaks": peaks, "uniform_floor_bits_per_token": log2_vocab}
+
+
+# ----------------------------------------------------------------------------- the claims
+HEADLINE = PAPER["headline"]
+BAND = 0.10
+"""C1's "about": within 10% of Morris et al.'s 3.6 bits per parameter (3.24-3.96)."""
+SPREAD_MAX = 0.20
+"""C2: the converged sizes' bits per parameter span at most this share of their mean."""
+MIN_SIZES = 2
+"""Fewer converged sizes than this decide neither claim."""
+
+STATEMENTS = {
+    "C1": "GPT-style models store about 3.6 bits per parameter (Morris et al. 2025)",
+    "C2": "capacity grows linearly with parameters: the same bits per parameter at every size (Morris et al. 2025)",
+}
+RULES = {
+    "C1": f"the fitted slope's 95% interval over seeds (converged sizes only, all parameters) lies wholly within "
+          f"{HEADLINE} +- {BAND:.0%} ({HEADLINE * (1 - BAND):.2f}-{HEADLINE * (1 + BAND):.2f}): held; wholly outside "
+          f"it: did not hold; straddling an edge of it, one seed (no interval) or fewer than {MIN_SIZES} converged "
+          "sizes: not established",
+    "C2": f"the converged sizes' bits per parameter span at most {SPREAD_MAX:.0%} of their mean ((max - min) / mean "
+          f"<= {SPREAD_MAX:g}): held; more: did not hold; fewer than {MIN_SIZES} converged sizes: not established",
+}
+"""Each claim's rule in words, as the reports print it; `claims` applies exactly these."""
+
+
+def band_verdict(interval: tuple[float, float] | None, center: float = HEADLINE, band: float = BAND) -> str:
+    """C1's rule on an interval: held inside center +- band, did not hold wholly outside, else not established."""
+    if interval is None:
+        return NOT_ESTABLISHED
+    lo, hi = interval
+    low, high = center * (1 - band), center * (1 + band)
+    if low <= lo and hi <= high:
+        return HELD
+    if hi < low or lo > high:
+        return NOT_HELD
+    return NOT_ESTABLISHED
+
+
+def _lower_bounds(sizes: list[dict]) -> str:
+    """The sizes that did not converge, as lower bounds ('' when every size converged)."""
+    lows = [f"{s['size']} at least {s['bits_per_param']:.2f} ({', '.join(s['failed_checks'])} failed)"
+            for s in sizes if not s["converged"]]
+    return ("; not converged, lower bounds left out of the figure: " + ", ".join(lows)) if lows else ""
+
+
+def _ci_text(ci) -> str:
+    return f"95% CI {ci[0]:.2f}-{ci[1]:.2f}" if ci else "no interval"
+
+
+def claims(results: dict) -> list[Claim]:
+    """C1 and C2 judged on analyse()'s result (with "precision"), their figures in the evidence."""
+    sizes = results["sizes"]
+    conv = [s for s in sizes if s["converged"]]
+    names = ", ".join(s["size"] for s in conv) or "none"
+    lower = _lower_bounds(sizes)
+    prec = results.get("precision", "fp32")
+    few = f"fewer than {MIN_SIZES} converged sizes ({len(conv)} of {len(sizes)})"
+
+    fit, ratio = results["bits_per_param"]["total"], results["mean_ratio"]
+    value = None if fit is None else fit["bits_per_param"]
+    interval = None if fit is None or fit["ci95"] is None else tuple(fit["ci95"])
+    if fit is None:
+        evidence = f"no converged size to fit ({prec})"
+    else:
+        evidence = (f"fitted slope through 0 {value:.2f} ({_ci_text(interval)} over {fit['n_seeds']} seeds, {prec}) "
+                    f"over the converged sizes {names}")
+        if ratio is not None:
+            evidence += f"; mean of per-size ratios {ratio['bits_per_param']:.2f} ({_ci_text(ratio['ci95'])})"
+    evidence += (f"{lower}; Morris et al.: fitted slope {PAPER['fitted_slope_bf16']} (bf16), means "
+                 f"{PAPER['bits_per_param_fp32']} fp32, {PAPER['bits_per_param_bf16']} bf16")
+    if len(conv) < MIN_SIZES:
+        verdict, reason = NOT_ESTABLISHED, few
+    else:
+        verdict = band_verdict(interval)
+        reason = "" if verdict != NOT_ESTABLISHED else (
+            "one seed: no interval" if interval is None else "the interval straddles an edge of the band")
+    c1 = Claim("C1", STATEMENTS["C1"], RULES["C1"],
+               "fitted slope of capacity against all parameters through 0 (bits per parameter), converged sizes",
+               value, interval, "95% t interval over seeds of the per-seed slopes" if interval else "none", None,
+               HEADLINE, verdict, evidence, reason)
+
+    per_size = [s["bits_per_param"] for s in conv]
+    spread = (max(per_size) - min(per_size)) / (sum(per_size) / len(per_size)) if per_size else None
+    evidence = ("per-size bits per parameter: " + ", ".join(f"{s['size']} {s['bits_per_param']:.2f}" for s in conv)
+                if conv else "no converged size")
+    if spread is not None:
+        evidence += f" (spread {spread:.1%} of their mean {sum(per_size) / len(per_size):.2f}"
+        if len(per_size) >= 3 and per_size == sorted(per_size):
+            evidence += ", rising with size"
+        evidence += ")"
+    inter = None if fit is None else fit["pooled_with_intercept"]
+    if inter is not None:
+        evidence += (f"; pooled fit with intercept: slope {inter['bits_per_param']:.2f}, intercept "
+                     f"{inter['intercept_bits']:,.0f} bits")
+    evidence += lower
+    if len(conv) < MIN_SIZES:
+        verdict, reason = NOT_ESTABLISHED, few
+    else:
+        verdict, reason = verdict_of(spread <= SPREAD_MAX), ""
+    c2 = Claim("C2", STATEMENTS["C2"], RULES["C2"],
+               "spread of the converged sizes' bits per parameter ((max - min) / mean)", spread, None, "none", None,
+               SPREAD_MAX, verdict, evidence, reason)
+    return [c1, c2]

@@ -1,4 +1,4 @@
-"""`memscope capacity`: how many bits a GPT stores per parameter (Morris et al. 2025), and its double descent.
+"""`memscope reproduce capacity` (alias `memscope capacity`): how many bits a GPT stores per parameter (Morris et al. 2025), and its double descent.
 
 Recipe (what the published and public recipes share: about 10^3 or more passes over every sequence):
 1. Learning-rate sweep, recorded: for each model size, its two plateau cells (2x and 4x expected
@@ -15,28 +15,33 @@ Recipe (what the published and public recipes share: about 10^3 or more passes o
    an ensemble.
 3. A convergence rerun: each size's cell at 2x expected capacity (seed 0) again at twice the passes.
 Then, reading the stored runs only (studies/capacity/analysis.py): memorized bits, capacity = max over N,
-the three convergence checks, bits per parameter from the converged sizes only, the double descent.
-Rerunning trains only the missing runs and rebuilds the report.
+the three convergence checks, bits per parameter from the converged sizes only, the double descent, and
+the claims C1-C2 (analysis.claims). Rerunning trains only the missing runs and rebuilds the report.
 """
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, replace
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
-from ... import store
-from .. import register_study
+from ... import settings, store
+from .. import Context, Study, claims_text, get_study, register_study
+from ...claims import PLUMBING_REASON, as_claims
+from ...config import check_device_name
 from ...errors import MemscopeError
 from ...measure.capacity import dataset_memorization
 from ...models.lm import LanguageModel
 from ...runconfig import RunConfig, build_run_config
 from ...runtime import configure_cpu
+from ...settings import Choice
 from ...sweep import estimate_train_s, run_many
 from ...tasks import make_task
-from .analysis import PAPER, RATIOS, analyse, levelled_off
+from .analysis import PAPER, RATIOS, analyse, claims, levelled_off
 from .report import write_report
 
 log = logging.getLogger(__name__)
@@ -107,13 +112,12 @@ PROFILES = {
 
 
 def get_profile(name: str) -> CapacityProfile:
-    if name not in PROFILES:
-        raise MemscopeError(f"unknown capacity profile {name!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[name]
+    """The profile `name` (the study's lookup: one error naming the known ones)."""
+    return get_study("capacity").get_profile(name)
 
 
-def default_out(profile: CapacityProfile, precision: str) -> Path:
-    return Path("runs") / f"capacity-{profile.name}-{precision}"
+def default_out(profile_name: str, precision: str) -> Path:
+    return Path("runs") / f"capacity-{profile_name}-{precision}"
 
 
 # ----------------------------------------------------------------------------- the grid
@@ -258,8 +262,8 @@ def pick_rates(p: CapacityProfile, sizes: list[dict], sweep_records: list[dict])
     return rates, table
 
 
-def estimate_s(p: CapacityProfile, precision: str, sizes: list[dict], stages: dict[str, Path], executor: str,
-               workers: int | None) -> float:
+def estimate_s(p: CapacityProfile, precision: str, sizes: list[dict], stages: dict[str, Path],
+               n_workers: int) -> float:
     """Seconds of training still to do here, before any of it starts: the sweep, the grid and the reruns
     (the grid at the first candidate rate: the rate does not change a step's cost), timed by
     sweep.estimate_train_s and shared among the workers."""
@@ -267,20 +271,21 @@ def estimate_s(p: CapacityProfile, precision: str, sizes: list[dict], stages: di
     first = list(dict(sweep_specs(p, precision, sizes) + grid_specs(p, precision, sizes, rates)).items())
     total = (estimate_train_s(first, stages["grid"])
              + estimate_train_s(rerun_specs(p, precision, sizes, rates), stages["rerun"]))
-    return total / (1 if executor == "local" else workers or 2)
+    return total / n_workers
 
 
-# ----------------------------------------------------------------------------- the command
-def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | None = None,
-                 executor: str = "local", workers: int | None = None, address: str | None = None,
-                 device: str = "auto") -> dict:
-    """Train what is missing (sweep, grid, reruns), measure every run, analyse, and write results.json
-    and the report in `out`."""
-    if precision not in ("fp32", "bf16"):
-        raise MemscopeError(f"precision={precision!r} must be fp32 or bf16", param="precision")
-    out = Path(out) if out is not None else default_out(profile, precision)
+# ----------------------------------------------------------------------------- the stages
+def train_capacity(profile: CapacityProfile, precision: str, out: Path, executor: str = "local",
+                   n_workers: int = 1, address: str | None = None, device: str = "auto") -> dict:
+    """Train what is missing in three stages (the learning-rate sweep, the grid at each size's chosen rate,
+    the double-budget reruns) and measure every run once. Returns the sizes, the sweep's table, the grid's
+    and the reruns' records, the runs stored, and the training wall time (the run_many calls only; when
+    this call trained nothing, the one stored in out/results.json by the call that did)."""
+    out = Path(out)
     sizes = sizes_of(profile, precision)
     measured: dict[Path, dict] = {}  # the sweep's runs at the chosen rates are grid runs: measured once
+    stages = {"grid": out / "runs", "rerun": out / "rerun_2x_passes"}
+    trained, train_s = 0, 0.0
 
     def measure(root: Path, specs: list) -> list[dict]:
         for n, _ in specs:
@@ -288,39 +293,82 @@ def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | 
                 measured[root / n] = measure_run(root / n, profile.heldout_sequences, device)
         return [measured[root / n] for n, _ in specs]
 
-    stages = {"grid": out / "runs", "rerun": out / "rerun_2x_passes"}
+    def train(specs: list, root: Path) -> None:
+        nonlocal trained, train_s
+        trained += sum(not (root / n / store.SUMMARY).is_file() for n, _ in specs)
+        t0 = time.perf_counter()
+        run_many(specs, root, executor=executor, workers=n_workers, address=address)
+        train_s += time.perf_counter() - t0
+
     specs = sweep_specs(profile, precision, sizes)
-    est = estimate_s(profile, precision, sizes, stages, executor, workers)
+    from ...sweep import check_existing
+    check_existing(specs, stages["grid"])  # runs of other settings are refused before the estimate
+    est = estimate_s(profile, precision, sizes, stages, n_workers)
     if est:
         log.info("capacity %s (%s): about %.0f min of training here (timed steps of every group still to "
                  "train)", profile.name, precision, est / 60)
     log.info("capacity %s (%s): learning-rate sweep, %d runs in %s", profile.name, precision, len(specs),
              stages["grid"])
-    run_many(specs, stages["grid"], executor=executor, workers=workers, address=address)
+    train(specs, stages["grid"])
     rates, sweep_table = pick_rates(profile, sizes, measure(stages["grid"], specs))
     grid, reruns = grid_specs(profile, precision, sizes, rates), rerun_specs(profile, precision, sizes, rates)
     log.info("capacity %s: grid of %d runs in %s, then %d double-budget reruns", profile.name, len(grid),
              stages["grid"], len(reruns))
-    run_many(grid, stages["grid"], executor=executor, workers=workers, address=address)
-    run_many(reruns, stages["rerun"], executor=executor, workers=workers, address=address)
-    records, rerun_records = measure(stages["grid"], grid), measure(stages["rerun"], reruns)
-    results = {"profile": asdict(profile), "precision": precision, "paper": PAPER, "lr_sweep": sweep_table,
-               **analyse(records, rerun_records, sizes, math.log2(profile.vocab_size)),
-               "records": records, "rerun_records": rerun_records}
-    store.write_json(out / "results.json", results)
-    results["files"] = write_report(results, out)
+    train(grid, stages["grid"])
+    train(reruns, stages["rerun"])
+    stored = out / "results.json"
+    if not trained and stored.is_file():
+        train_s = store.read_json(stored, "capacity results").get("train_wall_s", train_s)
+    return {"sizes": sizes, "lr_sweep": sweep_table, "records": measure(stages["grid"], grid),
+            "rerun_records": measure(stages["rerun"], reruns),
+            "n_runs": len({n for n, _ in specs + grid}) + len(reruns), "train_wall_s": round(train_s, 1)}
+
+
+def results_of(profile: CapacityProfile, precision: str, trained: dict) -> dict:
+    """Everything results.json holds: the profile, the sweep, the analysis, every run's record and the
+    claims (as dicts, judged by analysis.claims)."""
+    results = {"profile": asdict(profile), "precision": precision, "paper": PAPER, "lr_sweep": trained["lr_sweep"],
+               **analyse(trained["records"], trained["rerun_records"], trained["sizes"],
+                         math.log2(profile.vocab_size)),
+               "records": trained["records"], "rerun_records": trained["rerun_records"],
+               "n_runs": trained["n_runs"], "train_wall_s": trained["train_wall_s"]}
+    results["claims"] = [c.to_dict() for c in claims(results)]
     return results
 
 
-def with_seeds(profile: CapacityProfile, seeds: int | None) -> CapacityProfile:
-    return profile if seeds is None else replace(profile, seeds=seeds)
+def write_results(results: dict, out: Path) -> dict[str, str]:
+    """results.json and the report (report.html, report.md, figures) in `out`; returns the report's paths."""
+    out = Path(out)
+    store.write_json(out / "results.json", {k: v for k, v in results.items() if k != "files"})
+    return write_report(results, out)
+
+
+def run_capacity(profile: CapacityProfile, precision: str = "fp32", out: Path | None = None,
+                 executor: str = "local", workers: int | None = None, address: str | None = None,
+                 device: str = "auto") -> dict:
+    """The study on a profile object (one not in PROFILES, say): train what is missing (sweep, grid,
+    reruns), measure every run, analyse, judge the claims (a plumbing profile's read not established), and
+    write results.json and the report in `out`; returns every figure (results.json's dict with "files")."""
+    options = CapacityOptions(precision=precision, device=device)
+    out = Path(out) if out is not None else default_out(profile.name, precision)
+    n_workers = 1 if executor == "local" else (workers or 2)
+    results = results_of(profile, options.precision,
+                         train_capacity(profile, options.precision, out, executor, n_workers, address, device))
+    if profile.name in Capacity.plumbing_profiles:
+        results["claims"] = [c.unjudged(f"{PLUMBING_REASON}; the rule alone reads '{c.verdict}'").to_dict()
+                             for c in as_claims(results["claims"])]
+    results["files"] = write_results(results, out)
+    return results
+
+
+BRIEF_KEYS = ("precision", "bits_per_param", "mean_ratio", "converged_share", "convergence", "sizes", "paper",
+              "lr_sweep", "runs", "n_runs", "train_wall_s", "claims", "files")
 
 
 def brief(results: dict) -> dict:
-    """What the command prints with --json: the fit, convergence, the sizes and the files, not every run."""
-    keep = ("precision", "bits_per_param", "mean_ratio", "converged_share", "convergence", "sizes", "paper",
-            "lr_sweep", "runs", "files")
-    return {"profile": results["profile"]["name"], **{k: results[k] for k in keep}}
+    """What the command prints with --json: the fit, convergence, the sizes, the claims and the files, not
+    every run."""
+    return {"profile": results["profile"]["name"], **{k: results[k] for k in BRIEF_KEYS if k in results}}
 
 
 def _interval(ci) -> str:
@@ -348,21 +396,54 @@ def format_capacity(r: dict) -> str:
         status = "converged" if s["converged"] else "LOWER BOUND (" + "; ".join(s["failed_checks"]) + ")"
         lines.append(f"  {s['size']:<8} {s['n_params_total']:>7,} params  capacity {s['capacity_bits']:>9,.0f} bits  "
                      f"{s['bits_per_param']:.2f} bits/param  lr {s['learning_rate']:g}  {status}")
-    lines += [f"report: {f}" for f in r["files"].values()]
+    if r.get("claims"):
+        lines += ["Claims:", claims_text(r["claims"], with_rule=True)]
+    lines += [f"report: {f}" for f in r.get("files", {}).values()]
     return "\n".join(lines)
 
 
-@register_study("capacity", profiles=PROFILES, text=format_capacity,
-                options={"precision": "fp32 or bf16 (autocast matmuls); default fp32",
-                         "device": "device for measuring the trained runs (default auto)"})
-def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "local",
-              workers: int | None = None, address: str | None = None, *, precision: str = "fp32",
-              device: str = "auto") -> dict:
+# ----------------------------------------------------------------------------- the study
+@dataclass(frozen=True)
+class CapacityOptions:
+    precision: Annotated[str, Choice("fp32", "bf16")] = "fp32"
+    """Training precision: fp32, or bf16 (autocast matmuls; weights and optimizer stay fp32)."""
+    device: str = "auto"
+    """Device for measuring the trained runs: auto, cpu, mps or cuda[:N]."""
+
+    def __post_init__(self):
+        settings.validate(self)
+        check_device_name(self.device)
+
+
+@register_study("capacity")
+class Capacity(Study):
     """Capacity (Morris et al. 2025): bits per parameter of GPTs trained to convergence on random tokens.
 
-    Writes results.json (every run's record) and the report into out (default
-    runs/capacity-PROFILE-PRECISION); returns brief(results).
+    Trains in stages (the learning rate chosen on each size's plateau cells, then the grid, then the
+    double-budget reruns), then writes results.json (every run's record), the report and the claims into
+    out (default runs/capacity-PROFILE-PRECISION).
     """
-    p = with_seeds(get_profile(profile), seeds)
-    return brief(run_capacity(p, precision, out, executor=executor, workers=workers, address=address,
-                              device=device))
+
+    profiles = PROFILES
+    Options = CapacityOptions
+
+    def default_out(self, profile_name: str, options: CapacityOptions) -> Path:
+        return default_out(profile_name, options.precision)
+
+    def specs(self, ctx: Context) -> None:
+        return None  # the grid's rates come from the sweep: `train` runs the stages
+
+    def train(self, ctx: Context, specs: None) -> dict:
+        return train_capacity(ctx.profile, ctx.options.precision, ctx.out, ctx.common.executor,
+                              ctx.common.n_workers, ctx.common.address, ctx.options.device)
+
+    def measure(self, ctx: Context, specs: None, trained: dict) -> dict:
+        self._results = results_of(ctx.profile, ctx.options.precision, trained)
+        return {**{k: v for k, v in brief(self._results).items() if k != "claims"},
+                "claims": as_claims(self._results["claims"])}
+
+    def write(self, ctx: Context, result: dict) -> dict[str, str]:
+        return write_results({**self._results, "claims": result["claims"]}, ctx.out)
+
+    def text(self, r: dict) -> str:
+        return format_capacity(r)

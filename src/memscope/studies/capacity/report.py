@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ... import report, store
+from ...claims import claims_html, claims_markdown
 from .analysis import BUDGET_TOL, CEILING_SHARE, PLATEAU_TOL
 
 FIGURES = {"memorized": "fig_memorized_bits.png", "capacity": "fig_capacity_vs_params.png",
@@ -235,7 +236,9 @@ def write_report(results: dict, out: Path) -> dict[str, str]:
     tables = _tables(results)
     notes = _notes(results)
     title = f"memscope capacity: {results['profile']['name']} profile, {results['precision']}"
+    claims = results.get("claims", [])
     report.write_page(out / "report.html", title, [
+        ("Claims", claims_html(claims)),
         ("Bits per parameter", report.table(*tables["summary"])),
         ("Memorized bits against dataset size", report.img(uri["memorized"], "memorized bits")),
         ("Capacity against parameters", report.img(uri["capacity"], "capacity")),
@@ -245,7 +248,7 @@ def write_report(results: dict, out: Path) -> dict[str, str]:
         ("Learning-rate sweep", report.table(*tables["lr_sweep"])),
         ("Method and caveats", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"),
         ("Runs", report.table(*tables["runs"]))])
-    md = [f"# {title}", "", "## Bits per parameter", _md_table(*tables["summary"]), "",
+    md = [f"# {title}", "", "## Claims", claims_markdown(claims), "", "## Bits per parameter", _md_table(*tables["summary"]), "",
           f"![memorized bits]({FIGURES['memorized']})", "", f"![capacity]({FIGURES['capacity']})", "",
           f"![double descent]({FIGURES['double_descent']})", "", "## Capacity per model size",
           _md_table(*tables["sizes"]), "", "## Convergence checks", _md_table(*tables["checks"]), "",

@@ -9,7 +9,7 @@ Every run has two phases, every exposure exact (`epochs` sampler, exposures.json
   Ibrahim et al. 2024), E2 epochs of new filler and new facts, plus a replay share r of phase-1 data (its
   three tasks in their phase-1 proportions) so that r of phase 2's rows are replay, r in `replay_shares`;
   r = 0 replays nothing. The replay rows come on top of the new data (a run with r = 0.25 is 1/3 longer).
-The `memory` monitor (train/memory_monitor.py) logs canary exposure by exact rank, greedy extraction,
+The `memory` monitor (monitors/memory.py) logs canary exposure by exact rank, greedy extraction,
 secret likelihoods, facts recall and arithmetic accuracy at every evaluation. Runs with different r share
 phase 1 exactly (same seed, same data order), so each reads its phase-1 figures from its own log.
 Seed s draws the data (filler, canaries, facts) and initialises the model. Tables, claims (rules fixed in
@@ -195,7 +195,7 @@ class Forgetting(Study):
         from ...models.gpt import GPT
         from ...runtime import resolve_device
         from ...train.callbacks import EvalContext
-        from ...train.memory_monitor import MemoryMonitor
+        from ...monitors.memory import MemoryMonitor
         eval_s: dict[tuple, float] = {}
         total = super().estimate_s(ctx, todo) * ctx.common.n_workers
         for _, rc in todo:
@@ -221,4 +221,5 @@ class Forgetting(Study):
 
     def text(self, r: dict) -> str:
         """The tables, the claims and the report's path, as `memscope reproduce forgetting` prints them."""
-        return f"{r['markdown']}\nClaims:\n{claims_text(r['claims'], with_rule=True)}\n\nreport: {r['files']['report']}"
+        claims_ = claims_text(r["claims"], with_rule=True)
+        return f"{r['markdown']}\nClaims:\n{claims_}\n\nreport: {r['files']['report']}"

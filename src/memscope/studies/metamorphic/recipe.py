@@ -181,4 +181,5 @@ class Metamorphic(Study):
 
     def text(self, r: dict) -> str:
         """The tables, the claims and the report's path, as `memscope reproduce metamorphic` prints them."""
-        return f"{r['tables_md']}\nClaims:\n{claims_text(r['claims'], with_rule=True)}\n\nreport: {r['files']['report']}"
+        claims_ = claims_text(r["claims"], with_rule=True)
+        return f"{r['tables_md']}\nClaims:\n{claims_}\n\nreport: {r['files']['report']}"

@@ -129,7 +129,8 @@ def _claim(name: str, statement: str, rule: str, statistic: str, s: dict, bounds
            evidence: str) -> Claim:
     """A claim whose deciding statistic is the over_seeds cell s (mean, 95% t interval cut to bounds)."""
     ci = clip(s["ci95"], bounds)
-    return Claim(name, statement, rule, statistic, s["mean"], ci, T_INTERVAL if ci is not None else "none", bounds,
+    value = None if s["mean"] is None else s["mean"] + 0.0  # -0.0 (a negated 0) reads 0
+    return Claim(name, statement, rule, statistic, value, ci, T_INTERVAL if ci is not None else "none", bounds,
                  threshold, verdict_of(held), evidence)
 
 

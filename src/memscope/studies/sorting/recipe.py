@@ -21,7 +21,7 @@ from pathlib import Path
 from ... import store
 from .. import claims_text, register_study
 from ...errors import ConfigError
-from ...measure.sizing import bits_per_param_source
+from ...sizing import bits_per_param_source
 from ...runconfig import RunConfig, build_run_config
 from ...sweep import estimate_train_s, run_many
 from ...tasks import make_task

@@ -18,11 +18,11 @@ import torch
 
 from ..measure.progress import (DEFAULT_BITS_PER_PARAM, FOURIER_TOP_K, answer_scores, capacity_utilization,
                                 fourier_top_share, generalization_gap)
-from ..measure.sizing import bits_per_param_source
+from ..sizing import bits_per_param_source
 from ..runconfig import RunConfig
 from ..tasks import Task
 from ..vocab import BOS, Vocab
-from .callbacks import Callback, EvalContext, register_callback
+from ..train.callbacks import Callback, EvalContext, register_callback
 
 log = logging.getLogger(__name__)
 

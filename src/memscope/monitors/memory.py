@@ -32,7 +32,7 @@ from ..tasks.arithmetic import Arithmetic
 from ..tasks.canaries import Canaries
 from ..tasks.facts import Facts
 from ..vocab import BOS
-from .callbacks import Callback, EvalContext, register_callback
+from ..train.callbacks import Callback, EvalContext, register_callback
 
 MAX_EXACT_CANDIDATES = 10 ** 6
 """Formats with more candidates than this are ranked from a sample (measure/exposure.py's estimate)."""

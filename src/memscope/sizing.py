@@ -30,10 +30,10 @@ import math
 import zlib
 from pathlib import Path
 
-from .. import store
-from ..config import check_device_name
-from ..errors import MemscopeError
-from .memorization import uniform_code_bits
+from . import store
+from .config import check_device_name
+from .errors import MemscopeError
+from .measure.memorization import uniform_code_bits
 
 MORRIS_BITS_PER_PARAM = 3.6
 MIA_CHANCE_TOKENS_PER_PARAM = 100
@@ -77,9 +77,9 @@ def lzma_bits(data: bytes) -> int:
 
 def reference_bits(run_dir: Path, text: str, device: str = "auto") -> dict:
     """Negative log2-likelihood of the text under a trained memscope run (see the module docstring)."""
-    from ..models.lm import LanguageModel
-    from ..models.load import load_model
-    from ..runtime import configure_cpu
+    from .models.lm import LanguageModel
+    from .models.load import load_model
+    from .runtime import configure_cpu
     rc, task, model, step = load_model(Path(run_dir), "final", device)
     vocab = task.vocab
     if "\n" in vocab.stoi:
