@@ -1,5 +1,6 @@
 """Record tests/integration/golden/*.json: every logged figure and the weight hashes of short runs. Run once, before a
-refactor that must leave training unchanged: `.venv/bin/python scripts/make_golden.py tests/integration/golden`."""
+refactor that must leave training unchanged, into one folder per kind of CPU (float kernels differ between
+processors), beside a machine.json naming it: `.venv/bin/python scripts/make_golden.py tests/integration/golden/MACHINE`."""
 import hashlib, json, sys, tempfile
 from pathlib import Path
 from safetensors.torch import load_file

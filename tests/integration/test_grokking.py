@@ -51,7 +51,10 @@ def test_reproduce_grokking_tiny_writes_everything_and_resumes(cli, tmp_path):
                             "--executor", "local", "--json")
     assert code == 0, err
     result = json.loads(stdout)
-    assert len(result["claims"]) == 4 and all(isinstance(c["held"], bool) for c in result["claims"])
+    assert [c["name"] for c in result["claims"]] == ["C1", "C2", "C3", "C4"]
+    assert all(c["verdict"] == "not established" and c["reason"].startswith("plumbing profile")
+               for c in result["claims"])  # a plumbing profile judges nothing
+    assert (result["study"], result["profile"], result["seeds"]) == ("grokking", "tiny", 2)
     assert {s["weight_decay"] for s in result["settings"]} == {0.0, 1.0}
     assert (out / "report.html").is_file() and (out / "tables.md").is_file()
     for name in ("accuracy", "memorized", "utilization", "weight_norm", "fourier"):
@@ -67,5 +70,5 @@ def test_reproduce_grokking_tiny_writes_everything_and_resumes(cli, tmp_path):
 
 def test_unknown_profile_is_one_line_exit_2(cli, tmp_path):
     code, out, err = cli("reproduce", "grokking", "--profile", "huge", "--out", tmp_path / "g")
-    assert code == 2 and "unknown profile 'huge'" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "unknown profile of study 'grokking' 'huge'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g").exists()

@@ -1,5 +1,6 @@
 """Capacity (Morris et al. 2025): known answers for the estimator, plateau and fit on synthetic numbers,
-convergence rule, the recipe end to end on a micro grid, and the command's bad input."""
+convergence rule, the claims' rules on made-up analyses, the recipe end to end on a micro grid, and the
+command's bad input."""
 import json
 import math
 from dataclasses import replace
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from memscope.studies.capacity import recipe as cap
-from memscope.studies.capacity.analysis import analyse, convergence_checks, levelled_off
+from memscope.studies.capacity.analysis import analyse, band_verdict, claims, convergence_checks, levelled_off
 from memscope.train.callbacks import convergence_step
 from memscope.measure.capacity import (ceiling_bits, dataset_memorization, fit_bits_per_param,
                                        plateau, sequence_ids)
@@ -245,6 +246,70 @@ def test_levelled_off_reads_the_stable_phase_only():
     assert levelled_off([{"step": s, "train_loss": 3 - s / 1000} for s in (0, 600, 800)], 800) is False
 
 
+# ----------------------------------------------------------------------------- the claims
+def _analysed(bpp: dict[int, float], seeds: int = 3, noise=(0.0, 0.01, -0.01), unconverged=()) -> dict:
+    """analyse() of a made-up grid: size d (100*d parameters) stores bpp[d] bits per parameter, seed s
+    scaled by 1 + noise[s]; every check passes except the ceiling of the sizes in `unconverged` (0.5x cell
+    at 80% of its ceiling: a lower bound)."""
+    records, reruns = [], []
+    for d, b in bpp.items():
+        for seed in range(seeds):
+            c = b * 100 * d * (1 + noise[seed])
+            records += [_rec(d, 2 * d, seed, 80.0 if d in unconverged else 99.0, ceiling=100),
+                        _rec(d, 4 * d, seed, 0.9 * c), _rec(d, 8 * d, seed, c), _rec(d, 16 * d, seed, 0.99 * c)]
+        reruns.append(_rec(d, 8 * d, 0, 1.01 * b * 100 * d * (1 + noise[0])))
+    return {**analyse(records, reruns, _sizes(*bpp), 4.0), "precision": "fp32"}
+
+
+def _verdicts(r: dict) -> dict[str, str]:
+    return {c.name: c.verdict for c in claims(r)}
+
+
+def test_c1_holds_at_3_6_bits_per_parameter_and_c2_on_a_constant_ratio():
+    r = _analysed({1: 3.6, 2: 3.6, 4: 3.6})
+    c1, c2 = claims(r)
+    assert (c1.verdict, c2.verdict) == ("held", "held")
+    assert c1.value == pytest.approx(3.6) and c1.threshold == 3.6 and 3.24 <= c1.interval[0] <= c1.interval[1] <= 3.96
+    assert c1.interval_method.startswith("95% t interval over seeds") and c1.bounds is None
+    assert c2.value == pytest.approx(0.0) and c2.threshold == 0.2
+    assert "d1-l1, d2-l1, d4-l1" in c1.evidence and "lower bound" not in c1.evidence
+
+
+def test_c1_fails_at_the_quick_profiles_1_9_and_c2_fails_on_a_ratio_that_doubles():
+    # the quick profile's per-size figures (docs/RESULTS.md): 1.74, 1.82, 1.84, 1.91 -> spread 9%: C2 held
+    r = _analysed({1: 1.74, 2: 1.82, 3: 1.84, 4: 1.91})
+    c1, c2 = claims(r)
+    assert c1.verdict == "did not hold" and c1.interval[1] < 3.24 and c1.value == pytest.approx(1.86, abs=0.02)
+    assert c2.verdict == "held" and c2.value == pytest.approx((1.91 - 1.74) / 1.8275, rel=1e-3)
+    assert "rising with size" in c2.evidence
+    r = _analysed({1: 1.0, 2: 2.0, 4: 3.0})  # capacity not proportional to parameters: spread 100%
+    assert _verdicts(r)["C2"] == "did not hold" and claims(r)[1].value == pytest.approx(1.0)
+    assert _verdicts(_analysed({1: 4.5, 2: 4.5}))["C1"] == "did not hold"  # above the band too
+
+
+def test_claims_are_not_established_on_fewer_than_two_converged_sizes_or_one_seed():
+    """A size that did not converge is a lower bound, left out of the figure and named in the evidence."""
+    r = _analysed({1: 3.6, 2: 3.6}, unconverged=(2,))
+    c1, c2 = claims(r)
+    assert (c1.verdict, c2.verdict) == ("not established", "not established")
+    assert c1.reason.startswith("fewer than 2 converged sizes (1 of 2)") and c1.value == pytest.approx(3.6)
+    assert "d2-l1 at least" in c1.evidence and "lower bound" in c1.evidence and "ceiling failed" in c1.evidence
+    none = claims(_analysed({1: 3.6, 2: 3.6}, unconverged=(1, 2)))
+    assert none[0].value is None and none[1].value is None and {c.verdict for c in none} == {"not established"}
+    one_seed = claims(_analysed({1: 3.6, 2: 3.6}, seeds=1))
+    assert one_seed[0].verdict == "not established" and one_seed[0].reason == "one seed: no interval"
+    assert one_seed[1].verdict == "held"  # C2 needs no interval
+    # the converged sizes decide: with d2 a lower bound, d1 and d4 at 3.6 hold
+    assert _verdicts(_analysed({1: 3.6, 2: 1.0, 4: 3.6}, unconverged=(2,))) == {"C1": "held", "C2": "held"}
+
+
+def test_c1s_band_rule_on_intervals():
+    assert band_verdict((3.3, 3.9)) == "held" and band_verdict((3.24, 3.96)) == "held"
+    assert band_verdict((1.85, 1.92)) == "did not hold" and band_verdict((4.0, 4.3)) == "did not hold"
+    assert band_verdict((3.0, 3.5)) == "not established" and band_verdict((3.9, 4.1)) == "not established"
+    assert band_verdict((2.0, 5.0)) == "not established" and band_verdict(None) == "not established"
+
+
 def test_capacity_recipe_end_to_end_and_rerun_skips_finished_runs(tmp_path):
     r = cap.run_capacity(MICRO, "fp32", tmp_path)
     assert r["runs"] == len(r["records"]) == 2 * 4 * 2 and len(r["rerun_records"]) == 2
@@ -257,10 +322,14 @@ def test_capacity_recipe_end_to_end_and_rerun_skips_finished_runs(tmp_path):
     assert set(r["bits_per_param"]) == {"total", "non_embedding"}
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["converged_share"] == r["converged_share"] and saved["paper"]["bits_per_param_fp32"] == 3.83
+    assert [c["name"] for c in r["claims"]] == [c["name"] for c in saved["claims"]] == ["C1", "C2"]
+    assert all(c["verdict"] in ("held", "did not hold", "not established") for c in r["claims"])
     for name in ("report.html", "report.md", *cap_report_figures()):
         assert (tmp_path / name).stat().st_size > 500
     html = (tmp_path / "report.html").read_text()
     assert "3.83" in html and "3.64" in html and "Convergence checks" in html and "data:image/png;base64," in html
+    assert "class='claims'" in html and "about 3.6 bits per parameter" in html
+    assert "## Claims" in (tmp_path / "report.md").read_text()
     weights = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/model.safetensors")}
     # the sweep (2 sizes x 2 rates x the 2 plateau cells) lives among the grid's runs: seed 0's plateau
     # cells at the chosen rate are trained once
@@ -303,10 +372,29 @@ def test_interrupted_sweep_finishes_only_the_missing_runs(tmp_path):
     assert kept.stat().st_mtime_ns == before and (runs[1] / "summary.json").is_file()
 
 
+def test_the_study_tiny_profile_judges_nothing_and_writes_its_claims(tmp_path, monkeypatch):
+    """Through the study skeleton (`memscope reproduce capacity`): a plumbing profile's claims read not
+    established with the rule's own reading kept, in the JSON result, results.json and the text."""
+    from memscope import studies
+    tiny = replace(MICRO, name="tiny", n_embd=(3,), seeds=1, passes=20, learning_rates=(0.01,))
+    monkeypatch.setitem(cap.PROFILES, "tiny", tiny)
+    r = studies.reproduce("capacity", profile="tiny", out=tmp_path / "c", executor="local")
+    assert (r["study"], r["profile"], r["precision"], r["n_runs"]) == ("capacity", "tiny", "fp32", 4 + 1)
+    assert [c["name"] for c in r["claims"]] == ["C1", "C2"]
+    assert all(c["verdict"] == "not established" and c["reason"].startswith("plumbing profile")
+               for c in r["claims"])
+    saved = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert saved["claims"] == r["claims"] and len(saved["records"]) == 4
+    text = studies.get_study("capacity").text(r)
+    assert text.startswith("capacity sweep tiny (fp32)") and "not established (plumbing profile" in text
+    assert studies.get_study("capacity").context(precision="bf16").out == cap.Path("runs/capacity-quick-bf16")
+
+
 @pytest.mark.parametrize("argv, needle", [
-    (["capacity", "--profile", "huge"], "unknown capacity profile 'huge'"),
-    (["capacity", "--precision", "fp16"], "--precision 'fp16' must be fp32 or bf16"),
-    (["capacity", "--seeds", "0"], "--seeds 0 must be at least 1"),
+    (["capacity", "--profile", "huge"], "unknown profile of study 'capacity' 'huge'"),
+    (["capacity", "--precision", "fp16"], "precision='fp16' must be one of fp32, bf16"),
+    (["capacity", "--seeds", "0"], "seeds=0 must lie in [1, 1000]"),
+    (["capacity", "--device", "gpu"], "device='gpu' must be"),
 ])
 def test_capacity_bad_input_is_one_line_and_exit_2(cli, argv, needle, tmp_path):
     code, out, err = cli(*argv, "--out", tmp_path / "c")

@@ -39,20 +39,32 @@ def _grid(held_at_by_wd: dict[float, int | None]):
 def test_claims_hold_on_a_textbook_grokking_grid():
     rows, runs = _grid({0.0: None, 0.3: 800, 1.0: 500})
     verdicts = claims(rows, runs, (0.0, 0.3, 1.0), (0.4, 0.5))
-    assert [c["held"] for c in verdicts] == [True, True, True, True], verdicts
-    assert "3/3 seeds" in verdicts[0]["evidence"] and "0/3 generalize" in verdicts[1]["evidence"]
+    assert [c.verdict for c in verdicts] == ["held"] * 4, verdicts
+    assert [c.name for c in verdicts] == ["C1", "C2", "C3", "C4"]
+    assert "3/3 seeds" in verdicts[0].evidence and "0/3 generalize" in verdicts[1].evidence
+    # the deciding statistics: at wd 1.0 held-out at 500/550/600 after training at 100 (ratios 5, 5.5, 6);
+    # wd 0 never (counted at the run's 1,000 steps) against wd 1.0's mean of 550; every run's bits fall;
+    # Fourier leads the jump by 200 steps in every run
+    c1, c2, c3, c4 = verdicts
+    assert (c1.value, c1.threshold) == (pytest.approx(5.5), 2.0) and c1.interval[0] > 1.0
+    assert c2.threshold == 0.0 and c2.value > 0 and c2.interval is None
+    assert (c3.value, c3.threshold, c3.bounds) == (1.0, 1.0, (0.0, 1.0))
+    assert (c4.value, c4.threshold) == (200.0, 0.0) and c4.interval == (200.0, 200.0)
     assert "| 1.0 | 0.5 | 3/3 |" in tables_markdown(rows)
 
 
 def test_claims_fail_when_nothing_groks_or_weight_decay_does_not_matter():
     rows, runs = _grid({0.0: None, 0.3: None, 1.0: None})
-    assert [c["held"] for c in claims(rows, runs, (0.0, 0.3, 1.0), (0.4, 0.5))] == [False] * 4
+    verdicts = claims(rows, runs, (0.0, 0.3, 1.0), (0.4, 0.5))
+    assert [c.verdict for c in verdicts] == ["did not hold"] * 4
+    assert verdicts[0].value is None and verdicts[2].value is None and verdicts[3].value is None
     rows, runs = _grid({0.0: 500, 0.3: 500, 1.0: 500})  # everyone groks alike: weight decay decides nothing
     verdicts = claims(rows, runs, (0.0, 0.3, 1.0), (0.4, 0.5))
-    assert verdicts[0]["held"] and not verdicts[1]["held"]
+    assert verdicts[0].held and not verdicts[1].held and verdicts[1].value < 0
 
 
 def test_no_delay_is_not_grokking():
     rows, runs = _grid({0.0: None, 0.3: None, 1.0: 150})  # held-out right after training saturates
-    assert not claims(rows, runs, (0.0, 0.3, 1.0), (0.4, 0.5))[0]["held"]
+    c1 = claims(rows, runs, (0.0, 0.3, 1.0), (0.4, 0.5))[0]
+    assert c1.verdict == "did not hold" and c1.value == pytest.approx(2.0) and c1.threshold == 2.0
     assert rows[(1.0, 0.4)]["delay_ratio"]["mean"] == pytest.approx((1.5 + 2.0 + 2.5) / 3)

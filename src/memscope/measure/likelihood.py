@@ -9,12 +9,12 @@ context (the first window excepted), as in Hugging Face's perplexity guide.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Callable
 
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
+
+from ..progress import progress
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 """idx (B, T) token ids -> logits (B, T, V)."""
@@ -53,8 +53,7 @@ def token_nll_bits(logits_fn: LogitsFn, seqs: list[list[int]], block_size: int, 
         for start, end, first in _windows(len(s), block_size):
             jobs.setdefault(end - start, []).append((i, start, end, first))
     n_batches = sum(-(-len(group) // batch_size) for group in jobs.values())
-    bar = tqdm(total=n_batches, desc=desc, unit="batch", leave=False,
-               disable=desc is None or not sys.stderr.isatty())
+    bar = progress(total=n_batches, desc=desc, unit="batch", leave=False, enabled=desc is not None)
     for length, group in sorted(jobs.items()):
         for b in range(0, len(group), batch_size):
             bar.update(1)

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
 
 from .. import store
 from ..data.phases import phase_plan
 from ..errors import MemscopeError
 from ..runconfig import RunConfig, same_config
+from ..progress import progress
 from ..runfile import MAX_RUNS, Spec, expand, load_grid
 from . import executors
 from .executors import check_executor
@@ -62,8 +61,7 @@ def check_existing(specs: list[Spec], root: Path) -> None:
 
 def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) -> None:
     total_steps = sum(phase_plan(by_name[name])[-1].end for job in jobs for name, _ in job)
-    bar = tqdm(total=n_runs, initial=n_runs - sum(len(j) for j in jobs), unit="run", desc="sweep",
-               disable=not sys.stderr.isatty())
+    bar = progress(total=n_runs, initial=n_runs - sum(len(j) for j in jobs), unit="run", desc="sweep")
     t0, steps_done, errors = time.perf_counter(), 0, []
     unfinished = {name for job in jobs for name, _ in job}
     for name in unfinished:

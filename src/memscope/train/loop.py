@@ -12,12 +12,10 @@ import contextlib
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from .. import store
 from ..config import TrainConfig, to_dict
@@ -26,6 +24,7 @@ from ..data.samplers import PhaseBatches, make_source
 from ..errors import MemscopeError
 from ..models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from ..runconfig import RunConfig, build_run_config, load_run_config, same_config
+from ..progress import progress
 from ..runtime import configure_cpu, resolve_device
 from .callbacks import EvalContext, make_callbacks
 from .checkpoint import load_checkpoints, save_checkpoint
@@ -254,7 +253,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
     loss_sum, n_loss = torch.zeros(len(members), device=device), 0
     model.train()
     forward = torch.compile(model) if cfg.compile else model
-    bar = tqdm(total=total, initial=start, unit="step", disable=not sys.stderr.isatty(), leave=False)
+    bar = progress(total=total, initial=start, unit="step", desc="train", leave=False)
     phase: PhasePlan | None = None
     origin = 0  # the step at which the learning-rate schedule last (re)started
     for step in range(start, total):

@@ -9,14 +9,11 @@ so each weight decay is its own group). Reading never trains: a rerun trains onl
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from ... import store
-from .. import claims_text, register_study
-from ...errors import ConfigError
-from ...sweep import Spec, check_executor, estimate_train_s, run_many
+from .. import Context, Study, claims_text, register_study
+from ...sweep import Spec, estimate_train_s, run_many
 from ...tasks import make_task
 from ...train import build_run_config
 from .report import write_outputs
@@ -81,12 +78,6 @@ PROFILES = {
 }
 
 
-def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}", param="profile")
-    return PROFILES[name]
-
-
 def run_name(wd: float, fraction: float, seed: int) -> str:
     return f"wd{wd:g}-frac{fraction:g}-seed{seed}"
 
@@ -103,48 +94,51 @@ def build_specs(profile: Profile, seeds: int) -> list[Spec]:
     return specs
 
 
-def format_reproduction(r: dict) -> str:
-    return f"{r['tables_md']}\nClaims:\n{claims_text(r['claims'])}\n\nreport: {r['files']['report']}"
-
-
-@register_study("grokking", profiles=PROFILES, text=format_reproduction)
-def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "pool",
-              workers: int | None = None, address: str | None = None) -> dict:
+# ----------------------------------------------------------------------------- the study
+@register_study("grokking")
+class Grokking(Study):
     """Grokking (Power et al. 2022; Nanda et al. 2023) with memorized bits, capacity use and Fourier sparsity.
 
     Trains what is missing, then writes tables (Markdown, JSON), figures and report.html into out (default
     runs/grokking-PROFILE).
     """
-    p = get_profile(profile)
-    check_executor(executor)  # before the estimate, which times a few steps
-    seeds = p.seeds if seeds is None else seeds
-    if seeds < 1:
-        raise ConfigError(f"seeds={seeds} must be at least 1", param="seeds")
-    specs = build_specs(p, seeds)
-    out = Path(out) if out is not None else Path("runs") / f"grokking-{profile}"
-    todo = [s for s in specs if not (out / "runs" / s[0] / store.SUMMARY).is_file()]
-    if todo:
-        est = estimate_train_s(todo, out / "runs", max_k=seeds)
-        log.info("grokking %s: %d of %d runs to train, about %.0f min of training on one core", profile, len(todo),
-                 len(specs), est / 60)
-    t0 = time.perf_counter()
-    summaries = run_many(specs, out / "runs", executor, workers or 2, address, max_k=seeds)
-    wall_s = time.perf_counter() - t0
-    runs: dict[tuple[float, float], list[dict]] = {}
-    histories: dict[str, list[dict]] = {}
-    for name, rc in specs:
-        histories[name] = store.read_metrics(out / "runs" / name / store.METRICS)
-        key = (rc.train.weight_decay, rc.task_params["train_fraction"])
-        runs.setdefault(key, []).append({"name": name, **run_figures(histories[name])})
-    rows = {k: setting_row(v) for k, v in runs.items()}
-    result = {"profile": profile, "note": p.note, "seeds": seeds, "p": p.p,
-              "weight_decays": list(p.weight_decays), "fractions": list(p.fractions),
-              "settings": [{"weight_decay": wd, "train_fraction": f, **rows[(wd, f)], "runs": runs[(wd, f)]}
-                           for wd, f in sorted(rows)],
-              "claims": claims(rows, runs, p.weight_decays, p.fractions),
-              "tables_md": tables_markdown(rows), "train_wall_s": round(wall_s, 1), "n_runs": len(specs),
-              "n_params": summaries[specs[0][0]].get("n_params_total"),
-              "bits_per_param": summaries[specs[0][0]].get("bits_per_param"),
-              "bits_per_param_source": summaries[specs[0][0]].get("bits_per_param_source")}
-    result["files"] = write_outputs(result, histories, out)
-    return result
+
+    profiles = PROFILES
+
+    def specs(self, ctx: Context) -> list[Spec]:
+        return build_specs(ctx.profile, ctx.seeds)
+
+    def estimate_s(self, ctx: Context, todo: list[Spec]) -> float:
+        """The base estimate with the seeds of a setting as one ensemble (as `train` groups them)."""
+        return estimate_train_s(todo, ctx.runs_dir, max_k=ctx.seeds) / ctx.common.n_workers
+
+    def train(self, ctx: Context, specs: list[Spec]) -> dict:
+        """The sweep runner, the seeds of one (weight decay, fraction) setting trained as one ensemble."""
+        return run_many(specs, ctx.runs_dir, ctx.common.executor, ctx.common.n_workers, ctx.common.address,
+                        max_k=ctx.seeds)
+
+    def measure(self, ctx: Context, specs: list[Spec], summaries: dict) -> dict:
+        p = ctx.profile
+        runs: dict[tuple[float, float], list[dict]] = {}
+        histories: dict[str, list[dict]] = {}
+        for name, rc in specs:
+            histories[name] = store.read_metrics(ctx.runs_dir / name / store.METRICS)
+            key = (rc.train.weight_decay, rc.task_params["train_fraction"])
+            runs.setdefault(key, []).append({"name": name, **run_figures(histories[name])})
+        self._histories = histories
+        rows = {k: setting_row(v) for k, v in runs.items()}
+        first = summaries[specs[0][0]]
+        return {"note": p.note, "p": p.p, "weight_decays": list(p.weight_decays), "fractions": list(p.fractions),
+                "settings": [{"weight_decay": wd, "train_fraction": f, **rows[(wd, f)], "runs": runs[(wd, f)]}
+                             for wd, f in sorted(rows)],
+                "claims": claims(rows, runs, p.weight_decays, p.fractions),
+                "tables_md": tables_markdown(rows),
+                "n_params": first.get("n_params_total"), "bits_per_param": first.get("bits_per_param"),
+                "bits_per_param_source": first.get("bits_per_param_source")}
+
+    def write(self, ctx: Context, result: dict) -> dict[str, str]:
+        return write_outputs(result, self._histories, ctx.out)
+
+    def text(self, r: dict) -> str:
+        claims_ = claims_text(r["claims"], with_rule=True)
+        return f"{r['tables_md']}\nClaims:\n{claims_}\n\nreport: {r['files']['report']}"

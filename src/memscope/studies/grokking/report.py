@@ -8,6 +8,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from ... import store
+from ...claims import claims_html, claims_markdown
 from ...report import figure_png, img, png_data_uri, table, write_page
 from .tables import FOURIER
 
@@ -52,13 +53,6 @@ def monitor_figure(name: str, histories: dict[str, list[dict]], settings: list[t
     return fig
 
 
-def _claims_html(claims: list[dict]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(c['claim'])}</td><td class='{'ok' if c['held'] else 'no'}'>"
-                   f"{'held' if c['held'] else 'did not hold'}</td><td>{html.escape(c['evidence'])}</td></tr>"
-                   for c in claims)
-    return f"<table><tr><th>claim</th><th>here</th><th>evidence</th></tr>{rows}</table>"
-
-
 def _runs_table(result: dict) -> str:
     rows = []
     for s in result["settings"]:
@@ -69,18 +63,17 @@ def _runs_table(result: dict) -> str:
                          "-" if r["final_memorized_bits"] is None else f"{r['final_memorized_bits']:.0f}",
                          r["jump_step"], r["fourier_rise_step"]])
     return table(["run", "train 99% step", "held-out 99% step", "ratio", "peak memorized bits",
-                  "final memorized bits", "held-out 50% step", "Fourier half-rise step"], rows)
+                  "final memorized bits", "held-out 90% step", "Fourier half-rise step"], rows)
 
 
 def write_outputs(result: dict, histories: dict[str, list[dict]], out: Path) -> dict[str, str]:
     """tables.md, tables.json, figure_<monitor>.png and report.html in out; returns their paths."""
     out = Path(out)
-    claims_md = "\n".join(f"- **{'held' if c['held'] else 'did not hold'}**: {c['claim']}. {c['evidence']}"
-                          for c in result["claims"])
+    claims_md = claims_markdown(result["claims"])
     store.write_text(out / "tables.md", f"{result['tables_md']}\n### Claims\n\n{claims_md}\n")
     files = {"tables_md": str(out / "tables.md"), "tables_json": str(out / "tables.json")}
     settings = [(s["weight_decay"], s["train_fraction"]) for s in result["settings"]]
-    sections = [("Claims", _claims_html(result["claims"])),
+    sections = [("Claims", claims_html(result["claims"])),
                 ("Settings", "<pre>" + html.escape(result["tables_md"]) + "</pre>"),
                 ("Runs", _runs_table(result))]
     for name, (title, _, _) in FIGURES.items():

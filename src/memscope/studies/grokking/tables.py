@@ -13,6 +13,7 @@ setting. Accuracies are the `memorization` monitor's greedy (teacher-forced argm
 """
 from __future__ import annotations
 
+from ...claims import Claim, verdict_of
 from ...measure.stats import over_seeds
 
 SATURATED = 0.99
@@ -87,14 +88,17 @@ def _fmt(s: dict, spec: str = ".0f") -> str:
     return text
 
 
+T_INTERVAL = "95% t interval over seeds"
+
+
 def claims(rows: dict[tuple[float, float], dict], runs: dict[tuple[float, float], list[dict]],
-           weight_decays: tuple[float, ...], fractions: tuple[float, ...]) -> list[dict]:
+           weight_decays: tuple[float, ...], fractions: tuple[float, ...]) -> list[Claim]:
     """The four claims, each judged by its rule over every setting (rules in the module docstring)."""
     wd_max, wd_0 = max(weight_decays), min(weight_decays)
     out = []
 
-    # 1. delayed generalization at the largest weight decay
-    ev, ok = [], True
+    # C1. delayed generalization at the largest weight decay
+    ev, ok, worst = [], True, None
     for f in fractions:
         row = rows[(wd_max, f)]
         ratio = row["delay_ratio"]
@@ -102,14 +106,22 @@ def claims(rows: dict[tuple[float, float], dict], runs: dict[tuple[float, float]
         lo = ratio["ci95"][0] if ratio["ci95"] else ratio["mean"]
         held = all_gen and ratio["mean"] is not None and ratio["mean"] >= DELAY_RATIO and lo is not None and lo > 1.0
         ok &= held
+        if ratio["mean"] is not None and (worst is None or ratio["mean"] < worst["mean"]):
+            worst = ratio
         ev.append(f"fraction {f}: {row['generalized']}/{row['seeds']} seeds reach 99% held-out, "
                   f"held-out step / train step {_fmt(ratio, '.1f')}")
-    out.append({"claim": f"held-out accuracy rises long after training accuracy saturates (weight decay {wd_max}: "
-                         f"every seed reaches 99% held-out, mean delay ratio >= {DELAY_RATIO}, 95% interval above 1)",
-                "held": ok, "evidence": "; ".join(ev)})
+    out.append(Claim(
+        "C1", "held-out accuracy rises long after training accuracy saturates",
+        f"weight decay {wd_max}: every seed reaches 99% held-out, mean delay ratio >= {DELAY_RATIO}, "
+        "95% interval above 1",
+        f"smallest seed-mean delay ratio (held-out 99% step / train 99% step) over the train fractions at weight "
+        f"decay {wd_max}", None if worst is None else worst["mean"],
+        None if worst is None or worst["ci95"] is None else tuple(worst["ci95"]),
+        T_INTERVAL if worst is not None and worst["ci95"] is not None else "none", None, DELAY_RATIO,
+        verdict_of(ok), "; ".join(ev)))
 
-    # 2. weight decay decides whether and how soon
-    ev, ok = [], True
+    # C2. weight decay decides whether and how soon
+    ev, ok, margin = [], True, None
     for f in fractions:
         stats = [rows[(wd, f)]["heldout_step_censored"] for wd in sorted(weight_decays)]
         means = [s["mean"] for s in stats]
@@ -118,36 +130,49 @@ def claims(rows: dict[tuple[float, float], dict], runs: dict[tuple[float, float]
         lo = stats[0]["ci95"][0] if stats[0]["ci95"] else stats[0]["mean"]
         disjoint = hi < lo
         ok &= monotone and disjoint
+        margin = lo - hi if margin is None else min(margin, lo - hi)
         ev.append(f"fraction {f}: " + ", ".join(
             f"wd {wd}: {_fmt(s)} ({rows[(wd, f)]['generalized']}/{rows[(wd, f)]['seeds']} generalize)"
             for wd, s in zip(sorted(weight_decays), stats)))
-    out.append({"claim": "weight decay decides whether and how soon: steps to 99% held-out (never = the run's "
-                         f"length) fall as weight decay rises, wd {wd_max}'s 95% interval below wd {wd_0}'s",
-                "held": ok, "evidence": "; ".join(ev)})
+    out.append(Claim(
+        "C2", "weight decay decides whether and how soon",
+        f"steps to 99% held-out (never = the run's length) fall as weight decay rises, wd {wd_max}'s 95% "
+        f"interval below wd {wd_0}'s",
+        f"smallest margin in steps between wd {wd_0}'s interval low end and wd {wd_max}'s high end over the "
+        "train fractions (steps to 99% held-out)", margin, None,
+        "none (the margin lies between two 95% t intervals over seeds)", None, 0.0, verdict_of(ok),
+        "; ".join(ev)))
 
-    # 3. memorized bits rise while memorizing, fall as held-out accuracy rises
+    # C3. memorized bits rise while memorizing, fall as held-out accuracy rises
     grokked = [r for f in fractions for r in runs[(wd_max, f)] if r["heldout_step"] is not None]
     good = [r for r in grokked if r["peak_memorized_step"] is not None and r["peak_memorized_step"] < r["heldout_step"]
             and r["final_memorized_bits"] <= FALL_SHARE * r["peak_memorized_bits"] and r["peak_memorized_bits"] > 0]
     falls = [r["final_memorized_bits"] / r["peak_memorized_bits"] for r in grokked if r["peak_memorized_bits"]]
-    out.append({"claim": f"memorized bits rise while the model memorizes and fall as held-out accuracy rises (every "
-                         f"grokking run at wd {wd_max}: peak before the held-out step, final <= {FALL_SHARE:.0%} of peak)",
-                "held": bool(grokked) and len(good) == len(grokked),
-                "evidence": f"{len(good)} of {len(grokked)} grokking runs; final / peak "
-                            f"{_fmt(over_seeds(falls), '.2f')}; peak {_fmt(rows[(wd_max, fractions[0])]['peak_memorized_bits'])} "
-                            f"bits at fraction {fractions[0]}"})
+    out.append(Claim(
+        "C3", "memorized bits rise while the model memorizes and fall as held-out accuracy rises",
+        f"every grokking run at wd {wd_max}: peak before the held-out step, final <= {FALL_SHARE:.0%} of peak",
+        f"share of the grokking runs at wd {wd_max} whose memorized bits peak before the held-out step and end "
+        f"at most {FALL_SHARE:.0%} of the peak", len(good) / len(grokked) if grokked else None, None, "none",
+        (0.0, 1.0), 1.0, verdict_of(bool(grokked) and len(good) == len(grokked)),
+        f"{len(good)} of {len(grokked)} grokking runs; final / peak "
+        f"{_fmt(over_seeds(falls), '.2f')}; peak {_fmt(rows[(wd_max, fractions[0])]['peak_memorized_bits'])} "
+        f"bits at fraction {fractions[0]}"))
 
-    # 4. Fourier sparsity rises before the held-out jump
+    # C4. Fourier sparsity rises before the held-out jump
     leads = [r["jump_step"] - r["fourier_rise_step"] for r in grokked
              if r["jump_step"] is not None and r["fourier_rise_step"] is not None]
     s = over_seeds(leads)
     lo = s["ci95"][0] if s["ci95"] else s["mean"]
-    out.append({"claim": f"the Fourier sparsity of the embeddings rises before the held-out jump (grokking runs at wd "
-                         f"{wd_max}: half the rise before held-out accuracy passes {JUMP:.0%}; 95% interval of the lead "
-                         "above 0 steps)",
-                "held": bool(leads) and lo is not None and lo > 0,
-                "evidence": f"lead (jump step - Fourier half-rise step) {_fmt(s)} steps over {len(leads)} runs; "
-                            f"{sum(v > 0 for v in leads)} of {len(leads)} positive"})
+    out.append(Claim(
+        "C4", "the Fourier sparsity of the embeddings rises before the held-out jump",
+        f"grokking runs at wd {wd_max}: half the rise before held-out accuracy passes {JUMP:.0%}; 95% interval "
+        "of the lead above 0 steps",
+        f"mean lead in steps (held-out {JUMP:.0%} step - Fourier half-rise step) over the grokking runs at wd "
+        f"{wd_max}", s["mean"], None if s["ci95"] is None else tuple(s["ci95"]),
+        "95% t interval over the grokking runs" if s["ci95"] is not None else "none", None, 0.0,
+        verdict_of(bool(leads) and lo is not None and lo > 0),
+        f"lead (jump step - Fourier half-rise step) {_fmt(s)} steps over {len(leads)} runs; "
+        f"{sum(v > 0 for v in leads)} of {len(leads)} positive"))
     return out
 
 

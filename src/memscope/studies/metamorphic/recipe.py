@@ -28,7 +28,7 @@ from ...metamorphic.stats import summarize_outcomes
 from ...models.load import load_lm
 from ...runconfig import load_run_config
 from ...runtime import configure_cpu, resolve_device
-from ...settings import Range
+from ...settings import Range, validate
 from ...sweep import Spec
 from ...train import build_run_config
 from .report import write_outputs
@@ -141,6 +141,9 @@ def model_of(name: str) -> str:
 class MetamorphicOptions:
     n_choices: Annotated[int, Range(2, 6)] = 3
     """Options per multiple-choice question."""
+
+    def __post_init__(self):
+        validate(self)
 
 
 @register_study("metamorphic")
