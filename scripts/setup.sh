@@ -17,5 +17,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install -q --disable-pip-version-check "$TORCH_SPEC"
 fi
 echo "setup: installing memscope into .venv" >&2
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,hf,ray]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,hf,ray,pandas]"
 printf '%s' "$want" > "$stamp"

@@ -3,9 +3,9 @@
 The Python API is the set of functions the command line calls, importable from here; each is imported on
 first use (PEP 562), so `import memscope` loads neither torch nor any other submodule:
 
-    from memscope import build_run_config, train, eval_run
-    rc = build_run_config("arithmetic", "n14", {"steps": "40"})
-    summary = train(rc, Path("runs/demo"))
+    import memscope
+    run = memscope.train(task="arithmetic", model="n14", steps=40, out="runs/demo")
+    run.to_frame()   # one row per evaluation (pandas)
 
 `train`, `evaluate` and `audit` share their names with submodules; as attributes of the package they are
 always the functions. The submodules stay importable by their dotted names (`from memscope.train import
@@ -17,19 +17,29 @@ import importlib
 import sys
 import types
 
-__version__ = "0.1.0"
+try:
+    from importlib.metadata import version as _version
+    __version__ = _version("memscope")
+except Exception:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 _API = {  # name -> the module that defines it
     "RunConfig": "memscope.train",
     "build_run_config": "memscope.train",
-    "train": "memscope.train",
+    "train": "memscope.api",
     "train_group": "memscope.train",
     "load_lm": "memscope.models.load",
     "evaluate": "memscope.evaluate",
     "eval_run": "memscope.runs",
-    "audit": "memscope.audit",
+    "audit": "memscope.api",
     "metamorphic": "memscope.metamorphic",
-    "reproduce": "memscope.studies",
+    "reproduce": "memscope.api",
+    "Result": "memscope.results",
+    "ModelConfig": "memscope.config",
+    "TrainConfig": "memscope.config",
+    "AuditSettings": "memscope.audit",
+    "MemscopeError": "memscope.errors",
+    "ConfigError": "memscope.errors",
     "run_grid": "memscope.sweep",
 }
 __all__ = sorted(_API)

@@ -1,10 +1,13 @@
 """The public API: `import memscope` is cheap, the names resolve to the CLI's functions, and the README's
 Python example runs as written."""
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import memscope
 
@@ -23,9 +26,9 @@ def test_names_are_the_functions_even_where_a_submodule_shares_the_name():
     import memscope.evaluate  # noqa: F401
     import memscope.train.loop
     from memscope import audit, evaluate, train
-    assert train is memscope.train.__globals__["train"] is sys.modules["memscope.train.loop"].train
-    assert evaluate.__module__ == "memscope.evaluate" and audit.__module__ == "memscope.audit.core"
-    from memscope.studies import reproduce
+    assert train is sys.modules["memscope.api"].train and train.__module__ == "memscope.api"
+    assert evaluate.__module__ == "memscope.evaluate" and audit.__module__ == "memscope.api"
+    from memscope.api import reproduce
     assert memscope.reproduce is reproduce and set(memscope.__all__) <= set(dir(memscope))
     for name in memscope.__all__:
         assert callable(getattr(memscope, name)), name
@@ -44,3 +47,25 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert re.search(r"addition accuracy after 40 steps: [01]\.\d\d", out), out
     assert (tmp_path / "runs" / "api-demo" / "summary.json").is_file()
+
+
+def test_train_and_audit_take_keywords_typed_settings_and_strings_in_memory(tmp_path):
+    """A notebook user's path: keywords or typed settings objects, samples as lists of strings, results
+    as dicts with .to_dict() and tables with .to_frame(), errors as typed exceptions."""
+    from memscope import ConfigError, TrainConfig
+    tiny = dict(steps=40, eval_interval=20, batch_size=32, eval_samples=1, warmup_steps=4, lr_decay_steps=40)
+    a = memscope.train(task="arithmetic", model="n14", out=tmp_path / "a", **tiny)
+    b = memscope.train("arithmetic", out=tmp_path / "b", train_settings=TrainConfig(**tiny))
+    assert a["steps"] == b["steps"] == 40 and a["add_acc"] == b["add_acc"]  # the same run, two spellings
+    assert a.to_dict() == json.loads((tmp_path / "a" / "summary.json").read_text())
+    pd = pytest.importorskip("pandas")
+    frame = a.to_frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame["step"]) == [0, 20, 40]
+    with pytest.raises(ConfigError, match="learning_rate"):
+        memscope.train(task="arithmetic", out=tmp_path / "c", learning_rate=-1, **tiny)
+    assert not (tmp_path / "c").exists()
+    members = ["<3+4=7>", "<2+2=4>"]
+    result = memscope.audit(tmp_path / "a", members=members, nonmembers=["<9-9=0>", "<8-1=7>"], device="cpu")
+    assert result.to_dict()["n_members"] == 2 and result.to_dict()["n_nonmembers"] == 2
+    samples = result.to_frame()
+    assert list(samples["text"])[:2] == members and set(result.to_frame("membership")["name"]) >= {"loss"}

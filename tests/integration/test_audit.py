@@ -324,7 +324,7 @@ def test_bad_audit_input_is_one_line(overfit, cli, tmp_path):
     bad_canary.write_text(json.dumps({"text": "0A", "format": "{hA}"}) + "\n")
     _one_line_error(*cli(*base, "--members", members, "--canaries", bad_canary),
                     "canary format '{hA}': characters outside the vocabulary: 'A', 'B'")
-    _one_line_error(*cli(*base, "--members", members, "--prefix-tokens", "0"), "--prefix-tokens 0 must lie in 1..")
+    _one_line_error(*cli(*base, "--members", members, "--prefix-tokens", "0"), "--prefix-tokens 0 must lie in [1, 1_048_576]")
 
 
 def test_hf_directory_without_weights_is_one_line(hf_model, cli, tmp_path, overfit):

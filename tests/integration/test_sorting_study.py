@@ -1,6 +1,7 @@
 """`memscope reproduce sorting` end to end on a micro profile: runs, tables, figures, claims, resume."""
 import json
 
+from memscope.claims import VERDICTS
 from memscope.studies.sorting import recipe
 
 
@@ -20,6 +21,7 @@ def test_reproduce_sorting_writes_tables_figures_claims_and_resumes(cli, monkeyp
     r = json.loads(stdout)
     n_runs = len(p.n_embd) * len(p.n_lists) * p.seeds + p.seeds
     assert r["n_runs"] == n_runs and r["estimated_train_s"] > 0
+    assert (r["study"], r["profile"], r["seeds"], r["profile_settings"]["n_embd"]) == ("sorting", "micro", 2, [4, 8])
     for key in ("report", "tables_md", "tables_json", "figure_phase", "figure_curves"):
         assert (out / r["files"][key].split("/")[-1]).is_file()
     rows = r["generalization"]["rows"]
@@ -27,7 +29,10 @@ def test_reproduce_sorting_writes_tables_figures_claims_and_resumes(cli, monkeyp
                          "P(next|prev) over the input's values", "lookup of the nearest training list"}
     assert rows["lookup of the nearest training list"]["seen"]["em"]["mean"] == 1.0
     assert len(rows["GPT, NoPE"]["longer"]["em"]["values"]) == p.seeds
-    assert len(r["claims"]) == 5 and all(isinstance(c["held"], bool) and c["rule"] for c in r["claims"])
+    assert [c["name"] for c in r["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
+    assert all(c["verdict"] in VERDICTS and c["verdict"] != "not established" and c["rule"] for c in r["claims"])
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["records"]) == n_runs and len(saved["baselines"]) == p.seeds and saved["claims"] == r["claims"]
     assert [s["n_embd"] for s in r["switch"]] == [4, 8]
     tables = json.loads((out / "tables.json").read_text())
     assert len(tables["cells"]) == len(p.n_embd) * len(p.n_lists)
@@ -45,5 +50,5 @@ def test_reproduce_sorting_writes_tables_figures_claims_and_resumes(cli, monkeyp
 
 def test_unknown_profile_is_one_line_exit_2(cli, tmp_path):
     code, out, err = cli("reproduce", "sorting", "--profile", "huge", "--out", tmp_path / "o")
-    assert code == 2 and "unknown sorting profile 'huge'" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "unknown profile of study 'sorting' 'huge'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()

@@ -7,7 +7,7 @@ from memscope.data.samplers import make_source
 from memscope.errors import ConfigError
 from memscope.studies.sorting.baselines import BigramBaseline, LookupBaseline
 from memscope.studies.sorting.measure import decode_output, measure_baselines, suite_stats
-from memscope.studies.sorting.tables import _crossing, switches
+from memscope.studies.sorting.tables import _crossing, claims, summary, switches
 from memscope.tasks import make_task
 from memscope.tasks.sorting import count_lists, list_key, n_duplicates
 
@@ -136,3 +136,49 @@ def test_switch_is_the_interpolated_crossing_and_its_distance_from_the_line():
     (s,) = switches([cell(10, 0.0), cell(40, 1.0)], bits_per_list=10.0)
     assert s["n_line"] == 40 and s["n_switch"] == pytest.approx(20) and s["octaves_from_line"] == pytest.approx(-1)
     assert s["width_octaves"] == pytest.approx(1.2)  # EM 0.2 at 10 x 4^0.2, 0.8 at 10 x 4^0.8
+
+
+def _cell(ratio, seen, unseen):
+    return {"ratio": ratio, "seeds": list(range(len(seen))), "seen_em": summary(seen), "unseen_em": summary(unseen),
+            "gap": summary([a - b for a, b in zip(seen, unseen)])}
+
+
+def _results(below_unseen, above_unseen, octaves, nope_longer, best_baseline):
+    """Made-up analysis: one cell below the line (seen EM 1), one above (seen EM 1), the sizes' switches
+    at `octaves` from their lines (None: never), NoPE against learned positions (0.1, 0.15, 0.2) on longer
+    lists, the model's unseen EM (0.9, 0.92, 0.94) against baselines whose best scores best_baseline."""
+    sw = [{"n_embd": 8 * (i + 1), "n_line": 100.0, "max_unseen_em": 0.3,
+           "n_switch": None if o is None else 100.0 * 2 ** o, "octaves_from_line": o} for i, o in enumerate(octaves)]
+    em = lambda values: {"em": summary(values)}  # noqa: E731
+    rows = {"GPT, learned positions": {"longer": em([0.1, 0.15, 0.2]), "unseen": em([0.9, 0.92, 0.94])},
+            "GPT, NoPE": {"longer": em(nope_longer)},
+            "P(next|prev), unconditioned": {"unseen": em([0.0, 0.0, 0.0])},
+            "lookup of the nearest training list": {"unseen": em([best_baseline] * 3)}}
+    return {"cells": [_cell(0.25, [1.0] * 3, below_unseen), _cell(4.0, [1.0] * 3, above_unseen)],
+            "switch": sw, "generalization": {"rows": rows}}
+
+
+def test_sorting_claims_hold_on_a_textbook_result():
+    cs = claims(_results([0.1, 0.2, 0.15], [0.95, 0.97, 0.96], [0.5, -1.0, 1.5, 3.0], [0.6, 0.7, 0.65], 0.3))
+    assert [c.name for c in cs] == ["C1", "C2", "C3", "C4", "C5"]
+    assert [c.verdict for c in cs] == ["held"] * 5, cs
+    c1, c2, c3, c4, c5 = cs
+    assert (c1.value, c1.threshold, c1.bounds) == (pytest.approx(0.85), 0.3, (-1.0, 1.0)) and c1.interval[0] > 0
+    assert (c2.value, c2.threshold, c2.bounds) == (pytest.approx(0.96), 0.8, (0.0, 1.0)) and c2.interval[1] <= 1.0
+    assert (c3.value, c3.threshold) == (0.75, 0.75)  # 3 of 4 sizes within 2 octaves: exactly enough
+    assert (c4.value, c4.threshold) == (pytest.approx(0.5), 0.0)
+    assert (c5.value, c5.threshold) == (pytest.approx(0.92), 0.3) and c5.interval[0] > 0.3
+    assert "best baseline lookup of the nearest training list 0.30" in c5.evidence
+
+
+def test_sorting_claims_fail_when_the_numbers_say_otherwise():
+    cs = claims(_results([0.9, 0.8, 0.85], [0.6, 0.7, 0.65], [0.5, 3.0, None, -2.5], [0.1, 0.1, 0.1], 0.95))
+    assert [c.verdict for c in cs] == ["did not hold"] * 5, cs
+    assert cs[0].value == pytest.approx(0.15) and cs[1].value == pytest.approx(0.65) and cs[2].value == 0.25
+    assert cs[3].value == pytest.approx(-0.05) and cs[4].threshold == pytest.approx(0.95)
+    # no cell that far below or above the line: nothing to judge on, the rule reads did not hold
+    r = _results([0.1] * 3, [0.9] * 3, [0.0], [0.6] * 3, 0.3)
+    r["cells"] = [_cell(1.0, [1.0] * 3, [0.5] * 3)]
+    c1, c2 = claims(r)[:2]
+    assert (c1.verdict, c1.value, c2.verdict, c2.value) == ("did not hold", None, "did not hold", None)
+    assert "no cell lies that far below" in c1.evidence

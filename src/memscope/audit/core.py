@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ import torch
 from .. import store
 from ..config import MAX_SEED, check_device_name
 from ..errors import MemscopeError
+from ..settings import Range, validate
 from ..models.lm import LanguageModel
 from ..models.load import load_lm
 from ..measure import exposure, extraction, membership, memorization
@@ -34,26 +36,21 @@ ATTACKS = {"loss": "loss", "reference": "reference-calibrated loss", "zlib": "zl
 
 @dataclass(frozen=True)
 class AuditSettings:
-    prefix_tokens: int = extraction.PREFIX_TOKENS
+    prefix_tokens: Annotated[int, Range(1, 2 ** 20)] = extraction.PREFIX_TOKENS
     """Extraction prefix (tokens after the BOS)."""
-    suffix_tokens: int = extraction.SUFFIX_TOKENS
+    suffix_tokens: Annotated[int, Range(1, 2 ** 20)] = extraction.SUFFIX_TOKENS
     """Extraction continuation that must match."""
-    canary_candidates: int = exposure.DEFAULT_MAX_CANDIDATES
+    canary_candidates: Annotated[int, Range(1, 10 ** 7)] = exposure.DEFAULT_MAX_CANDIDATES
     """Rank canaries exactly among at most this many candidates; sample this many beyond."""
     device: str = "auto"
-    batch_size: int | None = None
+    """auto, cpu, cuda, cuda:N or mps."""
+    batch_size: Annotated[int | None, Range(1, 2 ** 20)] = None
     """Sequences per forward pass (default 256 for memscope runs, 8 for Hugging Face models)."""
-    seed: int = 0
+    seed: Annotated[int, Range(0, MAX_SEED)] = 0
     """Seed of the candidate sampling for canaries with too many candidates to enumerate."""
 
     def __post_init__(self):
-        for name, most in (("prefix_tokens", 2 ** 20), ("suffix_tokens", 2 ** 20), ("canary_candidates", 10 ** 7)):
-            if not 0 < getattr(self, name) <= most:
-                raise MemscopeError(f"{name}={getattr(self, name)} must lie in 1..{most:,}", param=name)
-        if self.batch_size is not None and self.batch_size <= 0:
-            raise MemscopeError(f"batch_size={self.batch_size} must be positive", param="batch_size")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise MemscopeError(f"seed={self.seed} must lie in 0..{MAX_SEED}", param="seed")
+        validate(self)  # types and ranges, as annotated
         check_device_name(self.device)
 
 
@@ -66,8 +63,33 @@ class AuditResult:
     rocs: dict = field(default_factory=dict)
     """Attack name -> membership.Roc, for figures."""
 
+    def to_dict(self) -> dict:
+        """What `memscope audit --json` prints."""
+        return dict(self.summary)
+
+    def to_frame(self, what: str = "samples"):
+        """A pandas DataFrame: `samples` (one row per sample) or `membership` (one row per attack)."""
+        from ..results import _frame
+        if what == "membership":
+            return _frame([{"name": k, **v} for k, v in self.summary["membership"].items()])
+        if what != "samples":
+            raise MemscopeError(f"to_frame({what!r}): choose samples or membership")
+        return _frame(self.samples)
+
 
 # ------------------------------------------------------------------------------------------ inputs
+def _texts(given, what: str) -> list[str]:
+    """Samples given in memory (a list of strings) or as a file (read_samples)."""
+    if isinstance(given, (list, tuple)):
+        if not given:
+            raise MemscopeError(f"{what}: no samples given")
+        bad = next((i for i, t in enumerate(given) if not isinstance(t, str) or not t), None)
+        if bad is not None:
+            raise MemscopeError(f"{what}[{bad}] must be a non-empty string, not {given[bad]!r}")
+        return list(given)
+    return read_samples(Path(given), what)
+
+
 def read_samples(path: Path, what: str) -> list[str]:
     """One sample per non-blank line, or JSONL (a .jsonl/.json file, or lines that are JSON objects)
     with a "text" field."""
@@ -169,11 +191,27 @@ class _Inputs:
     ref_seqs: list[list[int]] | None
 
 
-def _load(target: Path, members: Path, nonmembers: Path, reference: Path | None, canaries: Path | None,
-          settings: AuditSettings) -> _Inputs:
+def _canary_rows(given) -> list[dict]:
+    """Canaries given in memory (dicts with text, format and alphabet) or as a JSONL file."""
+    if not isinstance(given, (list, tuple)):
+        return read_canaries(Path(given))
+    rows = []
+    for i, row in enumerate(given):
+        if not isinstance(row, dict) or not isinstance(row.get("format"), str):
+            raise MemscopeError(f"canaries[{i}] must be a dict with \"text\" and \"format\"")
+        canary = {k: row[k] for k in ("text", "format", "alphabet") if k in row}
+        try:
+            exposure.check_canary(canary)
+        except MemscopeError as e:
+            raise MemscopeError(f"canaries[{i}]: {e}") from None
+        rows.append(canary)
+    return rows
+
+
+def _load(target: Path, members, nonmembers, reference: Path | None, canaries, settings: AuditSettings) -> _Inputs:
     """Read and check every input before any scoring: bad input fails fast with one line."""
-    member_texts, nonmember_texts = read_samples(members, "members"), read_samples(nonmembers, "non-members")
-    canary_rows = read_canaries(canaries) if canaries else []
+    member_texts, nonmember_texts = _texts(members, "members"), _texts(nonmembers, "non-members")
+    canary_rows = _canary_rows(canaries) if canaries else []
     target_lm = load_lm(target, settings.device, settings.batch_size)
     ref_lm = load_lm(reference, settings.device, settings.batch_size) if reference else None
 
@@ -187,9 +225,13 @@ def _load(target: Path, members: Path, nonmembers: Path, reference: Path | None,
                    encode(ref_lm) if ref_lm else None)
 
 
-def audit(target: Path, members: Path, nonmembers: Path, reference: Path | None = None,
-          canaries: Path | None = None, settings: AuditSettings = AuditSettings()) -> AuditResult:
-    """Memorization, membership inference, extraction, canary exposure and rarity of one target model."""
+def audit(target: Path, members: Path | list[str], nonmembers: Path | list[str], reference: Path | None = None,
+          canaries: Path | list[dict] | None = None, settings: AuditSettings = AuditSettings()) -> AuditResult:
+    """Memorization, membership inference, extraction, canary exposure and rarity of one target model.
+
+    target and reference: a memscope run or a Hugging Face model directory. members, nonmembers: a file
+    (one sample a line, or JSONL with "text") or a list of strings in memory; canaries: a JSONL file or a
+    list of dicts (text, format, alphabet)."""
     x = _load(target, members, nonmembers, reference, canaries, settings)
     texts, seqs, is_member, lm = x.texts, x.seqs, x.is_member, x.target
     log.info("scoring %d samples under the target %s", len(texts), lm.path)

@@ -1,2 +1,3 @@
-"""Sorting: algorithm or memory? recipe.py (grid, runs, scoring), tables.py (analysis, claims), report.py."""
-from .recipe import reproduce  # noqa: F401 (importing the recipe registers the study)
+"""Sorting: algorithm or memory? recipe.py (grid, the study), measure.py (scoring), tables.py (analysis,
+claims), report.py."""
+from .recipe import SortingStudy  # noqa: F401 (importing the recipe registers the study)

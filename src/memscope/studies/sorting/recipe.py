@@ -14,16 +14,12 @@ sweep.run_many (ensembles of same-shape runs, resumable); everything after reads
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 from ... import store
-from .. import claims_text, register_study
-from ...errors import ConfigError
+from .. import Context, Study, claims_text, register_study
 from ...sizing import bits_per_param_source
 from ...runconfig import RunConfig, build_run_config
-from ...sweep import estimate_train_s, run_many
 from ...tasks import make_task
 from .measure import measure_baselines, measure_run
 from .report import write_outputs
@@ -54,10 +50,6 @@ class SortingProfile:
     """Lists per suite when the trained runs are scored."""
     note: str = ""
 
-    def __post_init__(self):
-        if self.seeds < 1:
-            raise ConfigError(f"seeds={self.seeds} must be at least 1", param="seeds")
-
 
 def log_grid(lo: int, hi: int, n: int) -> tuple[int, ...]:
     """n sizes from lo to hi, equally spaced in log N."""
@@ -82,12 +74,6 @@ PROFILES = {
                            batch_size=16, learning_rate=3e-3, measure_lists=16,
                            note="plumbing check: 60 steps; shows no claim"),
 }
-
-
-def get_profile(name: str) -> SortingProfile:
-    if name not in PROFILES:
-        raise ConfigError(f"unknown sorting profile {name!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[name]
 
 
 def overrides(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> dict[str, str]:
@@ -124,62 +110,55 @@ def build_specs(p: SortingProfile) -> list[tuple[str, RunConfig]]:
     return specs
 
 
-def run_sorting(p: SortingProfile, out: Path | None = None, executor: str = "local", workers: int | None = None,
-                address: str | None = None, estimate: bool = True) -> dict:
-    out = Path(out) if out is not None else Path("runs") / f"sorting-{p.name}"
-    specs = build_specs(p)
-    runs_dir = out / "runs"
-    todo = [s for s in specs if not (runs_dir / s[0] / store.SUMMARY).is_file()]
-    est = None
-    if todo and estimate:
-        est = estimate_train_s(todo, runs_dir)
-        log.info("sorting %s: %d of %d runs to train, about %.0f s of training here (one worker)", p.name,
-                 len(todo), len(specs), est)
-    t0 = time.perf_counter()
-    run_many(specs, runs_dir, executor=executor, workers=workers, address=address)
-    train_wall_s = time.perf_counter() - t0
-    previous = out / "results.json"
-    if not todo and previous.is_file():  # a rerun that trained nothing keeps the training invocation's figures
-        old = store.read_json(previous, "sorting results")
-        train_wall_s, est = old.get("train_wall_s", train_wall_s), old.get("estimated_train_s")
-    bpp, bpp_source = bits_per_param_source()
-    records = [measure_run(runs_dir / name, p.measure_lists) for name, _ in specs]
-    baselines = []
-    for s in range(p.seeds):  # fitted to the table's training set of each seed
-        rc = dict(specs)[cell_name(p.n_embd[-1], p.n_lists[-1], s)]
-        task = make_task("sorting", rc.task_params)
-        baselines.append({"seed": s, **measure_baselines(task, p.measure_lists)})
-    analysis = analyse(records, baselines, p, bpp)
-    results = {"profile": asdict(p), "bits_per_param": bpp, "bits_per_param_source": bpp_source,
-               "bits_per_list": records[0]["bits_per_list"], "records": records, "baselines": baselines,
-               **analysis, "train_wall_s": round(train_wall_s, 1), "estimated_train_s": est,
-               "n_runs": len(specs)}
-    results["claims"] = claims(results)
-    store.write_json(out / "results.json", results)
-    results["files"] = write_outputs(results, out)
-    return results
-
-
-def brief(r: dict) -> dict:
-    keep = ("bits_per_param", "bits_per_param_source", "bits_per_list", "generalization", "switch", "claims",
-            "train_wall_s", "estimated_train_s", "n_runs", "files")
-    return {"profile": r["profile"]["name"], **{k: r[k] for k in keep}}
-
-
-def format_sorting(r: dict) -> str:
-    return f"{tables_markdown(r)}\nClaims:\n{claims_text(r['claims'])}\n\nreport: {r['files']['report']}"
-
-
-@register_study("sorting", profiles=PROFILES, text=format_sorting, options={})
-def reproduce(profile: str = "quick", seeds: int | None = None, out: Path | None = None, executor: str = "local",
-              workers: int | None = None, address: str | None = None) -> dict:
+# ----------------------------------------------------------------------------- the study
+@register_study("sorting")
+class SortingStudy(Study):
     """Sorting: algorithm or memory? Generalization table beside two baselines, and the N x size phase diagram.
 
     Trains what is missing, then writes results.json, tables (Markdown, JSON), figures and report.html into
     out (default runs/sorting-PROFILE).
     """
-    p = get_profile(profile)
-    if seeds is not None:
-        p = replace(p, seeds=seeds)
-    return brief(run_sorting(p, out, executor, workers, address))
 
+    profiles = PROFILES
+
+    def specs(self, ctx: Context) -> list[tuple[str, RunConfig]]:
+        self._estimate = None
+        return build_specs(ctx.profile)
+
+    def estimate_s(self, ctx: Context, todo: list) -> float:
+        """The base estimate, kept for the report ("estimated beforehand")."""
+        self._estimate = super().estimate_s(ctx, todo)
+        return self._estimate
+
+    def train(self, ctx: Context, specs: list) -> dict:
+        self._trained = any(not (ctx.runs_dir / name / store.SUMMARY).is_file() for name, _ in specs)
+        return super().train(ctx, specs)
+
+    def measure(self, ctx: Context, specs: list, summaries: dict) -> dict:
+        p = ctx.profile
+        timing = {"estimated_train_s": self._estimate}
+        previous = ctx.out / "results.json"
+        if not self._trained and previous.is_file():  # a rerun that trained nothing keeps the training's figures
+            old = store.read_json(previous, "sorting results")
+            timing = {"estimated_train_s": old.get("estimated_train_s"), **({"train_wall_s": old["train_wall_s"]}
+                                                                             if "train_wall_s" in old else {})}
+        bpp, bpp_source = bits_per_param_source()
+        records = [measure_run(ctx.runs_dir / name, p.measure_lists) for name, _ in specs]
+        baselines = []
+        for s in range(p.seeds):  # fitted to the table's training set of each seed
+            rc = dict(specs)[cell_name(p.n_embd[-1], p.n_lists[-1], s)]
+            task = make_task("sorting", rc.task_params)
+            baselines.append({"seed": s, **measure_baselines(task, p.measure_lists)})
+        self._measured = {"records": records, "baselines": baselines}
+        result = {"profile_settings": asdict(p), "bits_per_param": bpp, "bits_per_param_source": bpp_source,
+                  "bits_per_list": records[0]["bits_per_list"], **analyse(records, baselines, p, bpp), **timing}
+        return {**result, "claims": claims(result)}
+
+    def write(self, ctx: Context, result: dict) -> dict[str, str]:
+        """results.json (every run's scores and the baselines too), then the tables, figures and report."""
+        store.write_json(ctx.out / "results.json", {**result, **self._measured})
+        return write_outputs(result, ctx.out)
+
+    def text(self, r: dict) -> str:
+        claims_ = claims_text(r["claims"], with_rule=True)
+        return f"{tables_markdown(r)}\nClaims:\n{claims_}\n\nreport: {r['files']['report']}"

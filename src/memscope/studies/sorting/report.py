@@ -10,6 +10,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from ... import report, store
+from ...claims import claims_html, claims_markdown
 from .tables import SWITCH_EM, generalization_rows, phase_rows, switch_rows, tables_markdown
 
 FIGURES = {"phase": "fig_phase_gap.png", "curves": "fig_unseen_em.png"}
@@ -74,7 +75,7 @@ def fig_curves(r: dict) -> Figure:
 
 
 def _notes(r: dict) -> list[str]:
-    p = r["profile"]
+    p = r["profile_settings"]
     return [
         f"Task: lists of length {p['min_length']}-{p['max_length']} over {p['n_values']} values "
         f"(duplicates {'allowed' if p['duplicates'] else 'not allowed'}), written `<list>=<sorted>`; the input "
@@ -103,20 +104,16 @@ def write_outputs(r: dict, out: Path) -> dict[str, str]:
     pngs = {"phase": report.figure_png(fig_phase(r)), "curves": report.figure_png(fig_curves(r))}
     for key, data in pngs.items():
         store.atomic_write_bytes(out / FIGURES[key], data)
-    claims_md = [f"- **{'held' if c['held'] else 'DID NOT HOLD'}**: {c['claim']}. Rule: {c['rule']}. {c['evidence']}"
-                 for c in r["claims"]]
-    md = [f"# memscope sorting: {r['profile']['name']} profile", "", tables_markdown(r), "## Claims", *claims_md, "",
+    md = [f"# memscope sorting: {r['profile']} profile", "", tables_markdown(r), "## Claims",
+          claims_markdown(r["claims"]), "",
           f"![phase diagram]({FIGURES['phase']})", "", f"![exact match]({FIGURES['curves']})", "",
           "## Notes", *[f"- {n}" for n in _notes(r)], ""]
     store.write_text(out / "tables.md", "\n".join(md))
     keep = ("bits_per_param", "bits_per_param_source", "bits_per_list", "generalization", "switch", "cells", "claims")
     store.write_json(out / "tables.json", {k: r[k] for k in keep})
-    claims_html = "<ul>" + "".join(
-        f"<li><b>{'held' if c['held'] else 'DID NOT HOLD'}</b>: {html.escape(c['claim'])}. "
-        f"<i>Rule: {html.escape(c['rule'])}.</i> {html.escape(c['evidence'])}</li>" for c in r["claims"]) + "</ul>"
     uri = {k: report.png_data_uri(v) for k, v in pngs.items()}
-    report.write_page(out / "report.html", f"memscope sorting: {r['profile']['name']} profile", [
-        ("Claims", claims_html),
+    report.write_page(out / "report.html", f"memscope sorting: {r['profile']} profile", [
+        ("Claims", claims_html(r["claims"])),
         ("Generalization table", report.table(*generalization_rows(r["generalization"]))),
         ("Phase diagram", report.img(uri["phase"], "phase diagram")),
         ("Exact match against dataset bits / capacity", report.img(uri["curves"], "exact match")),

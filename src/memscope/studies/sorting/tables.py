@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from ...claims import Claim, clip, verdict_of
 from ...measure.stats import mean_sd, over_seeds
 
 SUITES = ("seen", "unseen", "longer", "withheld")
@@ -138,22 +139,37 @@ def _fmt_ci(s: dict) -> str:
     return f"{s['mean']:.2f}" + (f" (95% CI {s['ci95'][0]:.2f} to {s['ci95'][1]:.2f})" if s["ci95"] else " (one seed)")
 
 
-def claims(r: dict) -> list[dict]:
-    """Each claim with its rule (fixed before the runs), whether it held, and the evidence."""
+T_INTERVAL = "95% t interval over seeds"
+SHARE, GAP = (0.0, 1.0), (-1.0, 1.0)
+"""Bounds of an EM (a share of lists) and of a difference of two."""
+
+
+def _claim(name, statement, rule, statistic, s: dict | None, bounds, threshold, held: bool, evidence: str) -> Claim:
+    """A claim whose statistic is a mean over seeds `s` (None: no cell to judge on), its interval cut to bounds."""
+    ci = None if s is None or s["ci95"] is None else clip(s["ci95"], bounds)
+    return Claim(name, statement, rule, statistic, None if s is None else s["mean"], ci,
+                 T_INTERVAL if ci is not None else "none", bounds, threshold, verdict_of(held), evidence)
+
+
+def claims(r: dict) -> list[Claim]:
+    """Each claim with its rule (fixed before the runs), its verdict, and the evidence."""
     out = []
     below = [c for c in r["cells"] if c["ratio"] <= BELOW_RATIO]
     above = [c for c in r["cells"] if c["ratio"] >= ABOVE_RATIO]
     rule1 = f"cells with dataset bits <= {BELOW_RATIO} x capacity: seed-mean gap >= {MEMORIZE_GAP}, CI above 0"
+    g = None
     if below:
         g = summary(_per_seed_mean(below, "gap"))
         held = g["mean"] >= MEMORIZE_GAP and (g["ci95"] is None or g["ci95"][0] > 0)
         ev = f"{len(below)} cells; gap {_fmt_ci(g)}"
     else:
         held, ev = False, "no cell lies that far below the line"
-    out.append({"claim": "Models memorize where the data fits in their capacity (large seen-unseen gap)",
-                "rule": rule1, "held": held, "evidence": ev})
+    out.append(_claim("C1", "Models memorize where the data fits in their capacity (large seen-unseen gap)", rule1,
+                      f"seed-mean gap (EM seen - EM unseen) over the cells with dataset bits <= {BELOW_RATIO} x "
+                      "capacity", g, GAP, MEMORIZE_GAP, held, ev))
     rule2 = (f"cells with dataset bits >= {ABOVE_RATIO} x capacity: seed-mean unseen EM >= {GENERALIZE_EM} "
              f"and the gap's CI upper bound <= {GENERALIZE_GAP}")
+    u = None
     if above:
         u, g = summary(_per_seed_mean(above, "unseen_em")), summary(_per_seed_mean(above, "gap"))
         upper = g["ci95"][1] if g["ci95"] else g["mean"]
@@ -161,8 +177,10 @@ def claims(r: dict) -> list[dict]:
         ev = f"{len(above)} cells; unseen EM {_fmt_ci(u)}; gap {_fmt_ci(g)}"
     else:
         held, ev = False, "no cell lies that far above the line"
-    out.append({"claim": "Models generalize where the data exceeds their capacity (unseen EM high, small gap)",
-                "rule": rule2, "held": held, "evidence": ev})
+    out.append(_claim("C2", "Models generalize where the data exceeds their capacity (unseen EM high, small gap)",
+                      rule2, f"seed-mean unseen EM over the cells with dataset bits >= {ABOVE_RATIO} x capacity "
+                      f"(the gap's CI upper bound, in the evidence, must also be <= {GENERALIZE_GAP})", u, SHARE,
+                      GENERALIZE_EM, held, ev))
     sw = r["switch"]
     near = [s for s in sw if s["octaves_from_line"] is not None and abs(s["octaves_from_line"]) <= NEAR_LINE_OCTAVES]
     held = len(near) >= math.ceil(0.75 * len(sw))
@@ -170,33 +188,37 @@ def claims(r: dict) -> list[dict]:
                                                   if s["n_switch"] is None else
                                                   f"N={s['n_switch']:,.0f} vs line N={s['n_line']:,.0f} "
                                                   f"({s['octaves_from_line']:+.1f} octaves)") for s in sw)
-    out.append({"claim": f"The switch (unseen EM reaching {SWITCH_EM}) lies near the line dataset bits = capacity",
-                "rule": f"|log2(N_switch / N_line)| <= {NEAR_LINE_OCTAVES} for at least 3/4 of the sizes",
-                "held": held, "evidence": ev})
+    out.append(Claim("C3", f"The switch (unseen EM reaching {SWITCH_EM}) lies near the line dataset bits = capacity",
+                     f"|log2(N_switch / N_line)| <= {NEAR_LINE_OCTAVES} for at least 3/4 of the sizes",
+                     f"share of the model sizes whose switch lies within {NEAR_LINE_OCTAVES:g} octaves of their line",
+                     len(near) / len(sw) if sw else None, None, "none", SHARE, 0.75, verdict_of(held), ev))
     out += _table_claims(r["generalization"])
     return out
 
 
-def _table_claims(gen: dict) -> list[dict]:
+def _table_claims(gen: dict) -> list[Claim]:
     rows = gen["rows"]
     out = []
     learned, nope = rows.get("GPT, learned positions"), rows.get("GPT, NoPE")
     if learned and nope and "longer" in learned:
         diff = summary([a - b for a, b in zip(nope["longer"]["em"]["values"], learned["longer"]["em"]["values"])])
         held = diff["mean"] > 0 and (diff["ci95"] is None or diff["ci95"][0] > 0)
-        out.append({"claim": "NoPE sorts longer lists (up to 2x) better than learned positions",
-                    "rule": "seed-mean EM difference (NoPE - learned) on longer lists > 0, CI above 0",
-                    "held": held, "evidence": f"difference {_fmt_ci(diff)}; learned "
-                    f"{learned['longer']['em']['mean']:.2f}, NoPE {nope['longer']['em']['mean']:.2f}"})
+        out.append(_claim("C4", "NoPE sorts longer lists (up to 2x) better than learned positions",
+                          "seed-mean EM difference (NoPE - learned) on longer lists > 0, CI above 0",
+                          "seed-mean EM difference (NoPE - learned positions) on longer lists", diff, GAP, 0.0, held,
+                          f"difference {_fmt_ci(diff)}; learned {learned['longer']['em']['mean']:.2f}, NoPE "
+                          f"{nope['longer']['em']['mean']:.2f}"))
     if learned:
         base = {k: rows[k]["unseen"]["em"]["mean"] for k in rows if not k.startswith("GPT") and "unseen" in rows[k]}
         best = max(base, key=base.get)
         u = learned["unseen"]["em"]
         low = u["ci95"][0] if u["ci95"] else u["mean"]
-        out.append({"claim": "The transformer sorts unseen lists better than both the distribution and memory baselines",
-                    "rule": "CI lower bound of the model's unseen EM > the best baseline's seed-mean unseen EM",
-                    "held": low > base[best], "evidence": f"model {_fmt_ci(u)}; best baseline {best} "
-                    f"{base[best]:.2f}"})
+        out.append(_claim("C5", "The transformer sorts unseen lists better than both the distribution and memory "
+                          "baselines",
+                          "CI lower bound of the model's unseen EM > the best baseline's seed-mean unseen EM",
+                          "seed-mean unseen EM of the table model (learned positions); the threshold is the best "
+                          "baseline's", u, SHARE, base[best], low > base[best],
+                          f"model {_fmt_ci(u)}; best baseline {best} {base[best]:.2f}"))
     return out
 
 
