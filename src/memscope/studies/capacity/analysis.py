@@ -222,8 +222,8 @@ def band_verdict(interval: tuple[float, float] | None, center: float = HEADLINE,
 
 def _lower_bounds(sizes: list[dict]) -> str:
     """The sizes that did not converge, as lower bounds ('' when every size converged)."""
-    lows = [f"{s['size']} at least {s['bits_per_param']:.2f} bits per parameter ({', '.join(s['failed_checks'])} failed)"
-            for s in sizes if not s["converged"]]
+    lows = [f"{s['size']} at least {s['bits_per_param']:.2f} bits per parameter "
+            f"({', '.join(s['failed_checks'])} failed)" for s in sizes if not s["converged"]]
     return ("; not converged, lower bounds left out of the figure: " + ", ".join(lows)) if lows else ""
 
 

@@ -1,4 +1,5 @@
-"""`memscope reproduce capacity` (alias `memscope capacity`): how many bits a GPT stores per parameter (Morris et al. 2025), and its double descent.
+"""`memscope reproduce capacity` (alias `memscope capacity`): how many bits a GPT stores per parameter
+(Morris et al. 2025), and its double descent.
 
 Recipe (what the published and public recipes share: about 10^3 or more passes over every sequence):
 1. Learning-rate sweep, recorded: for each model size, its two plateau cells (2x and 4x expected
@@ -39,7 +40,7 @@ from ...models.lm import LanguageModel
 from ...runconfig import RunConfig, build_run_config
 from ...runtime import configure_cpu
 from ...settings import Choice
-from ...sweep import estimate_train_s, run_many
+from ...sweep import check_existing, estimate_train_s, run_many
 from ...tasks import make_task
 from .analysis import PAPER, RATIOS, analyse, claims, levelled_off
 from .report import write_report
@@ -301,7 +302,6 @@ def train_capacity(profile: CapacityProfile, precision: str, out: Path, executor
         train_s += time.perf_counter() - t0
 
     specs = sweep_specs(profile, precision, sizes)
-    from ...sweep import check_existing
     check_existing(specs, stages["grid"])  # runs of other settings are refused before the estimate
     est = estimate_s(profile, precision, sizes, stages, n_workers)
     if est:
