@@ -554,6 +554,8 @@ def _in_flag_terms(e: MemscopeError, parser: argparse.ArgumentParser, args) -> s
     sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
     command = sub.choices.get(getattr(args, "command", None)) if sub else None
     flags = [opt for a in (command._actions if command else []) if a.dest == dest for opt in a.option_strings]
+    if not flags and getattr(args, "command", None) in ("reproduce", "capacity"):
+        flags = [f"--{param.replace('_', '-')}"]  # a study's flags are derived from its settings' fields
     if not flags:
         return message
     if f"{param}=" in message:

@@ -276,4 +276,6 @@ def from_mapping(cls, values: dict, what: str):
     for key in values:
         if key not in known:
             raise unknown(f"{what} setting", key, known)
-    return cls(**{k: parse_value(known[k], v, k) for k, v in values.items()})
+    obj = cls(**{k: parse_value(known[k], v, k) for k, v in values.items()})
+    validate(obj)  # ranges and choices hold even for a class whose __post_init__ does not call validate
+    return obj

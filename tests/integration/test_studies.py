@@ -49,7 +49,9 @@ def test_a_new_study_is_one_class(monkeypatch, tmp_path):
 
     @studies.register_study("toy")
     class Toy(studies.Study):
-        """A toy study. More words."""
+        """A toy study.
+
+        More words, not in the description."""
         profiles = {"tiny": ToyProfile(1, 0.2), "quick": ToyProfile(3, 0.9)}
         Options = ToyOptions
 
