@@ -114,7 +114,7 @@ def test_stem_scoring_equals_plain_scoring():
 @pytest.mark.parametrize("argv, needle", [
     (["--profile", "nope"], "unknown profile of study 'forgetting' 'nope'"),
     (["--profile", "tiny", "--seeds", "0"], "seeds"),
-    (["--profile", "tiny", "--executor", "mpi"], "executor='mpi' must be one of pool, local, ray"),
+    (["--profile", "tiny", "--executor", "mpi"], "--executor 'mpi' must be one of pool, local, ray"),
     (["--profile", "tiny", "--precision", "bf16"], "--precision is not an option of study 'forgetting'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, argv, needle):

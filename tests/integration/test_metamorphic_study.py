@@ -35,9 +35,9 @@ def test_reproduce_metamorphic_tiny_writes_everything_and_resumes(cli, tmp_path)
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path):
     for args, needle in ((["--profile", "huge"], "unknown profile of study 'metamorphic' 'huge'"),
-                         (["--profile", "tiny", "--n-choices", "9"], "n_choices=9 must lie in [2, 6]"),
-                         (["--profile", "tiny", "--n-choices", "three"], "n_choices='three' is not a valid int"),
-                         (["--profile", "tiny", "--seeds", "0"], "seeds=0")):
+                         (["--profile", "tiny", "--n-choices", "9"], "--n-choices 9 must lie in [2, 6]"),
+                         (["--profile", "tiny", "--n-choices", "three"], "--n-choices 'three' is not a valid int"),
+                         (["--profile", "tiny", "--seeds", "0"], "--seeds 0")):
         code, _, err = cli("reproduce", "metamorphic", *args, "--out", tmp_path / "m")
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "m").exists()

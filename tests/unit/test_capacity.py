@@ -392,9 +392,9 @@ def test_the_study_tiny_profile_judges_nothing_and_writes_its_claims(tmp_path, m
 
 @pytest.mark.parametrize("argv, needle", [
     (["capacity", "--profile", "huge"], "unknown profile of study 'capacity' 'huge'"),
-    (["capacity", "--precision", "fp16"], "precision='fp16' must be one of fp32, bf16"),
-    (["capacity", "--seeds", "0"], "seeds=0 must lie in [1, 1000]"),
-    (["capacity", "--device", "gpu"], "device='gpu' must be"),
+    (["capacity", "--precision", "fp16"], "--precision 'fp16' must be one of fp32, bf16"),
+    (["capacity", "--seeds", "0"], "--seeds 0 must lie in [1, 1000]"),
+    (["capacity", "--device", "gpu"], "--device 'gpu' must be"),
 ])
 def test_capacity_bad_input_is_one_line_and_exit_2(cli, argv, needle, tmp_path):
     code, out, err = cli(*argv, "--out", tmp_path / "c")
