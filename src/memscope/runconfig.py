@@ -179,10 +179,11 @@ def run_vocab(tasks: list[Task]) -> Vocab:
     return Vocab("".join(sorted(set().union(*(t.vocab.chars for t in tasks)))))
 
 
-def build_run_config(task: str | None, preset: str, overrides: dict[str, str] | None = None,
+def build_run_config(task: str | None, preset: str, overrides: dict[str, object] | None = None,
                      phases: list[dict] | None = None) -> RunConfig:
     """Task defaults < preset < overrides. Override keys are `field`, or `task.field`, `model.field`,
-    `train.field` where a bare name is ambiguous. Values are text parsed by each field's type.
+    `train.field` where a bare name is ambiguous. Values are command-line text or values of the field's
+    type (a study passes `seed=3`, not `seed="3"`), parsed and checked by each field alike.
 
     phases: the run file's phase tables (each with its tasks); then task settings go into the phases and
     `task` may be None (the first phase's main task names the run)."""

@@ -139,7 +139,7 @@ def run_config(p: CapacityProfile, n_embd: int, n_sequences: int, seed: int, pre
         "train.cooldown_steps": min(round(p.cooldown_fraction * steps), steps - warmup),
         "train.eval_interval": max(steps // 10, 1), "train.eval_samples": 1,
         "train.callbacks": "protocol", "train.precision": precision, "train.seed": seed}
-    return build_run_config("random-tokens", "n14", {k: str(v) for k, v in overrides.items()})
+    return build_run_config("random-tokens", "n14", overrides)
 
 
 def n_params(rc: RunConfig, convention: str) -> int:

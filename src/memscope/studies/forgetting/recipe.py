@@ -148,10 +148,10 @@ def run_config(p: ForgettingProfile, size: tuple[int, int], seed: int, replay: f
     # the schedule (decay over phase 1, re-warmed and re-decayed in phase 2) and the evaluation cadence come
     # from the run without replay, so that runs differing only in r share phase 1 exactly
     plain = [phases[0], {**phases[1], "tasks": phase2_tasks(p, seed, 0.0)}]
-    plan = phase_plan(build_run_config(None, "n14", {k: str(v) for k, v in overrides.items()}, plain))
+    plan = phase_plan(build_run_config(None, "n14", overrides, plain))
     overrides["train.lr_decay_steps"] = plan[0].steps
     overrides["train.eval_interval"] = max(1, plan[1].steps // p.evals_phase2)
-    return build_run_config(None, "n14", {k: str(v) for k, v in overrides.items()}, phases)
+    return build_run_config(None, "n14", overrides, phases)
 
 
 def run_name(size: tuple[int, int], replay: float, seed: int) -> str:

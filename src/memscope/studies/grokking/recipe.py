@@ -40,16 +40,16 @@ class Profile:
     grad_clip: float = 0.0
     note: str = ""
 
-    def overrides(self, wd: float, fraction: float, seed: int, n_train: int) -> dict[str, str]:
-        return {"p": str(self.p), "operator": self.operator, "train_fraction": str(fraction),
-                "split_seed": str(seed), "seed": str(seed),
-                "n_layer": str(self.n_layer), "n_head": str(self.n_head), "n_embd": str(self.n_embd),
-                "mlp_expansion": str(self.mlp_expansion),
-                "learning_rate": str(self.learning_rate), "min_lr": str(self.learning_rate),
-                "warmup_steps": "10", "lr_decay_steps": "10",  # Nanda et al.: a short warmup, then constant
-                "weight_decay": str(wd), "beta1": "0.9", "beta2": "0.98", "grad_clip": str(self.grad_clip),
-                "sampler": "epochs", "epochs": str(self.steps), "steps": str(self.steps),
-                "batch_size": str(n_train), "eval_interval": str(self.eval_interval),
+    def overrides(self, wd: float, fraction: float, seed: int, n_train: int) -> dict[str, object]:
+        return {"p": self.p, "operator": self.operator, "train_fraction": fraction,
+                "split_seed": seed, "seed": seed,
+                "n_layer": self.n_layer, "n_head": self.n_head, "n_embd": self.n_embd,
+                "mlp_expansion": self.mlp_expansion,
+                "learning_rate": self.learning_rate, "min_lr": self.learning_rate,
+                "warmup_steps": 10, "lr_decay_steps": 10,  # Nanda et al.: a short warmup, then constant
+                "weight_decay": wd, "beta1": 0.9, "beta2": 0.98, "grad_clip": self.grad_clip,
+                "sampler": "epochs", "epochs": self.steps, "steps": self.steps,
+                "batch_size": n_train, "eval_interval": self.eval_interval,
                 "callbacks": MONITORS}
 
 

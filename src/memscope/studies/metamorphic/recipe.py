@@ -56,7 +56,7 @@ class Profile:
 
 
 def _schedule(steps: int) -> dict[str, str]:
-    return {"steps": str(steps), "warmup_steps": str(steps // 10), "lr_decay_steps": str(steps)}
+    return {"steps": steps, "warmup_steps": steps // 10, "lr_decay_steps": steps}
 
 
 TBTT_QUICK = {"batch_size": "441", **_schedule(6000)}
@@ -99,16 +99,16 @@ PROFILES = {
 def build_specs(p: Profile, seeds: int, n_choices: str | int | None = None) -> list[Spec]:
     """mc-<source>-seed<s> and tbtt-<size>-seed<s> for every seed; n_choices (text or int) is parsed and
     checked by the task like any setting."""
-    task = {"n_choices": str(n_choices)} if n_choices is not None else {}
+    task = {"n_choices": n_choices} if n_choices is not None else {}
     specs = []
     for s in range(seeds):
         for source in SOURCES:
             overrides = {**p.mc_settings, **p.mc_task, **p.source_task.get(source, {}), **task, "source": source,
-                         "task.seed": str(s), "train.seed": str(s)}
+                         "task.seed": s, "train.seed": s}
             specs.append((f"mc-{source}-seed{s}", build_run_config("choice", "n14", overrides)))
         for size in TBTT_SIZES:
             specs.append((f"tbtt-{size}-seed{s}", build_run_config("arithmetic", size, {**p.tbtt_settings,
-                                                                                       "seed": str(s)})))
+                                                                                       "seed": s})))
     return specs
 
 

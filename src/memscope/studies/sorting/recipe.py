@@ -76,10 +76,11 @@ PROFILES = {
 }
 
 
-def overrides(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> dict[str, str]:
-    """The run's settings as command-line text: task, model and training."""
+def overrides(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> dict[str, object]:
+    """The run's settings (typed values, checked by each field as command-line text is): task, model and
+    training."""
     task = {"n_lists": n_lists, "min_length": p.min_length, "max_length": p.max_length, "n_values": p.n_values,
-            "duplicates": str(p.duplicates).lower(), "withheld_pair": ",".join(map(str, p.withheld_pair)),
+            "duplicates": p.duplicates, "withheld_pair": tuple(p.withheld_pair),
             "seed": seed, "eval_lists": 32}
     window = 2 * p.max_length + 2  # a training line: BOS through its last output character
     settings = {**{f"task.{k}": v for k, v in task.items()},
@@ -90,7 +91,7 @@ def overrides(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str 
                 "train.weight_decay": 0.0, "train.batch_size": p.batch_size,
                 "train.eval_interval": p.steps, "train.eval_samples": 1, "train.window": window,
                 "train.seed": seed}
-    return {k: str(v) for k, v in settings.items()}
+    return settings
 
 
 def run_config(p: SortingProfile, n_embd: int, n_lists: int, seed: int, pos: str = "learned") -> RunConfig:

@@ -51,7 +51,7 @@ class Profile:
 
 def _schedule(steps: int) -> dict[str, str]:
     """A schedule of `steps` with a tenth of it as warmup and the cosine decay ending at the last step."""
-    return {"steps": str(steps), "warmup_steps": str(steps // 10), "lr_decay_steps": str(steps)}
+    return {"steps": steps, "warmup_steps": steps // 10, "lr_decay_steps": steps}
 
 
 PROFILES = {
@@ -83,7 +83,7 @@ def build_specs(profile: Profile, seeds: int, withheld: str | None) -> list[Spec
     for task in TASKS:
         for model in profile.models:
             for seed in range(seeds):
-                overrides = dict(profile.overrides(task, model), seed=str(seed))
+                overrides = dict(profile.overrides(task, model), seed=seed)
                 if withheld is not None and task != "capitals":
                     overrides["withheld"] = withheld
                 specs.append((f"{task}-{model}-seed{seed}", build_run_config(task, model, overrides)))
