@@ -47,3 +47,19 @@ def kill_when_ready(args: list, ready, timeout_s: float = 120) -> None:
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
+
+
+CLAIM_KEYS = ["name", "statement", "rule", "statistic", "value", "interval", "interval_method", "bounds",
+              "threshold", "verdict", "evidence", "reason"]
+
+
+def assert_claim_schema(result: dict, *, plumbing: bool) -> None:
+    """A study's JSON result carries its claims in the one schema (memscope.claims.Claim); a plumbing
+    profile's read `not established`, the rule's own verdict kept in the reason."""
+    from memscope.claims import Claim
+    assert result["claims"], "a study judges at least one claim"
+    for c in result["claims"]:
+        assert list(c) == CLAIM_KEYS, list(c)
+        assert Claim.from_dict(c).to_dict() == c  # valid: verdict, bounds, interval inside them
+        if plumbing:
+            assert c["verdict"] == "not established" and c["reason"].startswith("plumbing profile"), c

@@ -1,6 +1,7 @@
 """`memscope reproduce sorting` end to end on a micro profile: runs, tables, figures, claims, resume."""
 import json
 
+from helpers import assert_claim_schema
 from memscope.claims import VERDICTS
 from memscope.studies.sorting import recipe
 
@@ -31,6 +32,7 @@ def test_reproduce_sorting_writes_tables_figures_claims_and_resumes(cli, monkeyp
     assert len(rows["GPT, NoPE"]["longer"]["em"]["values"]) == p.seeds
     assert [c["name"] for c in r["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
     assert all(c["verdict"] in VERDICTS and c["verdict"] != "not established" and c["rule"] for c in r["claims"])
+    assert_claim_schema(r, plumbing=False)  # a micro profile, not a plumbing one: its rules decide
     saved = json.loads((out / "results.json").read_text())
     assert len(saved["records"]) == n_runs and len(saved["baselines"]) == p.seeds and saved["claims"] == r["claims"]
     assert [s["n_embd"] for s in r["switch"]] == [4, 8]

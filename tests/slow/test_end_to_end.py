@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from helpers import assert_claim_schema
 from memscope.studies.capacity import recipe as cap
 
 pytestmark = pytest.mark.slow
@@ -34,6 +35,7 @@ def test_reduced_reproduction_end_to_end(cli, tmp_path):
         assert (out / name).is_file(), name
     back = json.loads((out / "tables.json").read_text())
     assert back["tables"] == r["tables"] and len(back["claims"]) == 5
+    assert_claim_schema(r, plumbing=True)
     for c in back["claims"]:  # every verdict states its rule, decided at the best checkpoint
         assert "best checkpoint" in c["rule"] or "best-checkpoint" in c["rule"], c
     w = back["tables"]["arithmetic"]["n28"]["withheld_correct"]
