@@ -300,6 +300,12 @@ def cmd_capacity(args) -> None:  # a pure alias: `memscope capacity ARGS` is `me
     cmd_reproduce(args)
 
 
+def cmd_export(args) -> None:
+    from .export import export_run
+    r = export_run(Path(args.run), Path(args.out), args.format, args.weights)
+    _print(r, args.json, f"exported {args.run} (step {r['step']}) as {r['architecture']} to {r['out']}")
+
+
 def cmd_size(args) -> None:
     from .sizing import format_size, read_text, size_dataset
     r = size_dataset(text=read_text(Path(args.text)) if args.text is not None else None, bits=args.bits,
@@ -505,6 +511,14 @@ def make_parser() -> argparse.ArgumentParser:
                        help="alias of `memscope reproduce capacity` (bits per parameter, Morris et al. 2025)")
     s.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_capacity, json=False)
+
+    s = sub.add_parser("export", help="write a run as a Hugging Face directory (GPT-2, character tokenizer)")
+    s.add_argument("run", help="a memscope run directory")
+    s.add_argument("--format", default="hf", help="hf: a directory transformers loads with AutoModelForCausalLM")
+    s.add_argument("--out", required=True, help="the new directory to write")
+    s.add_argument("--weights", default="final", help="final or best (as memscope eval)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("size", help="information in a dataset and the model size that could memorize it")
     src = s.add_mutually_exclusive_group(required=True)
