@@ -13,10 +13,33 @@ import os
 import sys
 from pathlib import Path
 
+from .cliflags import (RUN_FLAG_PREFIXES, command_settings, given_settings, in_flag_terms, run_settings_flags,
+                       settings_flags, task_settings_in_help)
 from .errors import MemscopeError
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._derive: list = []
+        """Hooks that add a command's flags when it is parsed or its help shown: they import the module of
+        its settings dataclass (torch, for audit), which the other commands need not load."""
+
+    def derive(self, hook) -> None:
+        self._derive.append(hook)
+
+    def _derived(self) -> None:
+        while self._derive:
+            self._derive.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._derived()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self):
+        self._derived()
+        return super().format_help()
+
     def error(self, message):  # one line, exit 2, no usage dump; main() adds the "memscope: error: "
         command = self.prog.removeprefix("memscope").strip()  # "train", "reproduce tbtt" or ""
         raise MemscopeError(f"{command}: {message}" if command else message)
@@ -45,24 +68,24 @@ def _float(text: str) -> float:
     return value
 
 
-def _positive(flag: str, value: int | None, most: int = 4096) -> None:
-    """A count given on the command line: positive and at most `most` (worker processes, ensemble rows)."""
-    if value is not None and not 0 < value <= most:
-        raise MemscopeError(f"{flag} {value} must lie in 1..{most}")
-
-
 def _writable_out(flag: str, out: Path) -> None:
-    """Refuse an output directory that cannot be made before any work: an existing file, or a path whose
-    nearest existing ancestor is a file or not writable."""
+    """Refuse an output directory that cannot be made before any work: an existing file, a link to nothing,
+    or a path whose nearest existing ancestor is a file or not writable."""
+    from .errors import escape
+    if out.is_symlink() and not out.exists():
+        raise MemscopeError(f"{flag} {escape(out)} is a link to nothing ({escape(os.readlink(out))}): remove it or "
+                            "choose another path")
     if out.exists() and not out.is_dir():
-        raise MemscopeError(f"{flag} {out} is a file, not a directory")
+        raise MemscopeError(f"{flag} {escape(out)} is a file, not a directory")
     parent = out.absolute()
     while not parent.exists():
+        if parent.is_symlink():
+            raise MemscopeError(f"{flag} {escape(out)}: {escape(parent)} is a link to nothing")
         parent = parent.parent
     if not parent.is_dir():
-        raise MemscopeError(f"{flag} {out}: {parent} is not a directory")
+        raise MemscopeError(f"{flag} {escape(out)}: {escape(parent)} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise MemscopeError(f"{flag} {out}: {parent} is not writable")
+        raise MemscopeError(f"{flag} {escape(out)}: {escape(parent)} is not writable")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -79,7 +102,7 @@ def _run_config(args):
     from .runconfig import build_run_config
     overrides = _overrides(args.overrides)
     for dest, value in vars(args).items():  # --learning-rate 3e-3 is train.learning_rate=3e-3
-        if dest.startswith(_RUN_FLAG_PREFIXES) and value is not None:
+        if dest.startswith(RUN_FLAG_PREFIXES) and value is not None:
             if dest in overrides:
                 raise MemscopeError(f"setting {dest} is given twice ({overrides[dest]!r} and {value!r})")
             overrides[dest] = value
@@ -93,8 +116,31 @@ def _run_config(args):
     return build_run_config(args.task, args.model, overrides)
 
 
+def _finite(obj, path: str, replaced: dict):
+    """obj with every NaN or infinite float replaced by None, each recorded in `replaced` by its path."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        replaced[path or "."] = "nan" if obj != obj else ("inf" if obj > 0 else "-inf")
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, f"{path}.{k}" if path else str(k), replaced) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v, f"{path}[{i}]", replaced) for i, v in enumerate(obj)]
+    return obj
+
+
+def _strict_json(obj) -> str:
+    """Strict JSON (no NaN or Infinity, which JSON does not have): a non-finite number is null, and the
+    object's `non_finite` key names each such value's path and what it was ("inf", "-inf" or "nan")."""
+    replaced: dict[str, str] = {}
+    clean = _finite(obj, "", replaced)
+    if replaced and isinstance(clean, dict):
+        clean["non_finite"] = replaced
+    return json.dumps(clean, allow_nan=False)
+
+
 def _print(obj, as_json: bool, text: str) -> None:
-    print(json.dumps(obj) if as_json else text)
+    print(_strict_json(obj) if as_json else text)
+    sys.stdout.flush()  # a closed pipe is found here, inside main, not at exit
 
 
 def cmd_tasks(args) -> None:
@@ -121,6 +167,8 @@ def cmd_train(args) -> None:
     rc = _run_config(args)
     out = Path(args.out) if args.out else Path("runs") / f"{rc.task}-{rc.preset}-seed{rc.train.seed}"
     _writable_out("--out", out)
+    from .runtime import check_runs
+    check_runs([rc])  # the device, callbacks and phases, before the run directory is made
     summary = train(rc, out, resume=args.resume)
     _print(summary, args.json, _summary_text(summary, out))
 
@@ -165,11 +213,9 @@ def cmd_bench(args) -> None:
 
 def cmd_audit(args) -> None:
     from .audit import AuditSettings, audit, format_audit, write_audit
+    settings = given_settings(AuditSettings, args, "audit")
     if args.out:
         _writable_out("--out", Path(args.out))
-    settings = AuditSettings(prefix_tokens=args.prefix_tokens, suffix_tokens=args.suffix_tokens,
-                             canary_candidates=args.canary_candidates, device=args.device,
-                             batch_size=args.batch_size, seed=args.seed)
     result = audit(Path(args.target), Path(args.members), Path(args.nonmembers),
                    Path(args.reference) if args.reference else None,
                    Path(args.canaries) if args.canaries else None, settings)
@@ -187,10 +233,10 @@ def cmd_metamorphic(args) -> None:
         return
     if not args.target:
         raise MemscopeError("metamorphic: --target is required (or --list)")
+    settings = given_settings(MetamorphicSettings, args, "metamorphic")
     if args.out:
         _writable_out("--out", Path(args.out))
     names = [n.strip() for n in args.relations.split(",")] if args.relations is not None else None
-    settings = MetamorphicSettings(device=args.device, batch_size=args.batch_size, seed=args.seed)
     result = metamorphic(Path(args.target), Path(args.items) if args.items else None, names, settings)
     if args.out:
         from .metamorphic.report import write_metamorphic
@@ -199,14 +245,11 @@ def cmd_metamorphic(args) -> None:
 
 
 def cmd_sweep(args) -> None:
-    from .sweep import run_grid
+    from .sweep import SweepSettings, run_grid
     from .train.summary import brief
-    _positive("--workers", args.workers)
-    _positive("--ensemble", args.ensemble)
-    _positive("--max-runs", args.max_runs, most=10 ** 7)
+    settings = given_settings(SweepSettings, args, "sweep")
     _writable_out("--store", Path(args.store))
-    r = run_grid(Path(args.grid), Path(args.store), args.executor, args.workers, args.address, args.ensemble,
-                 args.max_runs)
+    r = run_grid(Path(args.grid), Path(args.store), settings)
     done = sum(1 for s in r["runs"].values() if s)
     text = "\n".join([f"sweep {r['name']}: {done} runs in {r['store']}"] + [
         f"  {name:<48} {brief(s)}  ({s['steps_run']} steps)" for name, s in r["runs"].items()])
@@ -237,18 +280,6 @@ def _common_options() -> tuple[str, ...]:
     return COMMON_OPTIONS
 
 
-def _settings_flags(p: argparse.ArgumentParser, cls, *, title: str | None = None, hidden: bool = False) -> None:
-    """One flag per field of a settings dataclass, its help read from the field (doc, default, range); every
-    value arrives as text and is parsed and checked by the dataclass (memscope.settings), never here."""
-    from .settings import describe
-    group = p.add_argument_group(title) if title else p
-    for f in describe(cls):
-        allowed = f" {f.allowed}" if f.allowed else ""
-        default = "" if f.default is None else f" (default {f.default})"
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=f.type_name.upper().replace(" ", ""),
-                           help=argparse.SUPPRESS if hidden else f"{f.doc}{allowed}{default}".strip())
-
-
 def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
     """The flags after `memscope reproduce STUDY`, derived from the settings dataclasses: the common ones
     (studies.StudyOptions), then every study's own options (so that one given to the wrong study is named
@@ -257,8 +288,8 @@ def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
     st = studies[name]
     p = _Parser(prog=f"memscope reproduce {name}", description=f"{st.description}. Profiles: "
                 f"{', '.join(st.profiles)}.")
-    _settings_flags(p, StudyOptions, title="options of every study")
-    _settings_flags(p, st.Options, title=f"options of study {name}")
+    settings_flags(p, StudyOptions, title="options of every study")
+    settings_flags(p, st.Options, title=f"options of study {name}")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     seen = {f for f in vars(p.parse_args([])) if f != "json"}
     for other in studies.values():  # the others' options, hidden: named as another study's when given
@@ -279,9 +310,9 @@ def _reproduce(name: str, options: dict, as_json: bool) -> None:
     ctx = study.context(**options)  # one-line errors for every option, nothing written yet
     if ctx.common.out is not None:
         _writable_out("--out", ctx.common.out)
-    if getattr(ctx.options, "device", None) is not None:
-        from .config import check_device_name
-        check_device_name(ctx.options.device)
+    if getattr(ctx.options, "device", None) is not None:  # there, before any run trains
+        from .runtime import resolve_device
+        resolve_device(ctx.options.device)
     r = study.run(**options)
     _print(r, as_json, study.text(r))
 
@@ -313,48 +344,6 @@ def cmd_size(args) -> None:
                      capacity=Path(args.capacity) if args.capacity else None, params=args.params,
                      tokens=args.tokens, device=args.device)
     _print(r, args.json, format_size(r))
-
-
-_RUN_FLAG_PREFIXES = ("model.", "train.")
-"""The dests of the flags derived from ModelConfig and TrainConfig (`--n-layer` -> model.n_layer)."""
-
-
-def _run_settings_flags(s: argparse.ArgumentParser) -> None:
-    """A flag per ModelConfig and TrainConfig field, in two groups, its help read from the field (doc, range
-    or choices, default). `--learning-rate 3e-3`, `--learning_rate 3e-3` and `learning_rate=3e-3` are one
-    override: the value stays text and the dataclass parses and checks it (memscope.settings), never here."""
-    from .config import PRESETS, ModelConfig, TrainConfig
-    from .settings import describe, help_text, metavar
-    by_preset = {kind: sorted({k for p in PRESETS.values() for k in getattr(p, kind)}) for kind in ("model", "train")}
-    for prefix, cls, title in (("model", ModelConfig, "model settings"), ("train", TrainConfig, "training settings")):
-        group = s.add_argument_group(title, f"Each also as key=value ({prefix}.key=value where a name is ambiguous). "
-                                            f"Defaults are {cls.__name__}'s; the --model preset sets "
-                                            f"{', '.join(by_preset[prefix])}.")
-        for f in describe(cls):
-            kwargs = dict(dest=f"{prefix}.{f.name}", metavar=metavar(f))
-            if f.type is bool:  # --compile alone means true
-                kwargs.update(nargs="?", const="true")
-            group.add_argument(f"--{f.name.replace('_', '-')}", help=help_text(f).replace("%", "%%"), **kwargs)
-            if "_" in f.name:
-                group.add_argument(f"--{f.name}", help=argparse.SUPPRESS, **kwargs)
-
-
-def _task_settings_in_help(s: argparse.ArgumentParser) -> None:
-    """train and info: the help ends with every task's settings, read when the help is asked for (tasks
-    import torch)."""
-    plain = s.format_help
-
-    def format_help():
-        if not any(g.title == "task settings" for g in s._action_groups):
-            from .settings import describe, format_default
-            from .tasks import TASKS
-            lines = [f"{name}: " + ", ".join(f"{f.name}={format_default(f.default)}" for f in describe(cls))
-                     for name, cls in sorted(TASKS.items())]
-            s.add_argument_group("task settings", "As key=value, for the task given with --task (memscope tasks "
-                                 "describes them): " + "; ".join(lines).replace("%", "%%"))
-        return plain()
-
-    s.format_help = format_help
 
 
 class _Version(argparse.Action):
@@ -401,16 +390,16 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("info", help="parameter counts, vocabulary and block of a task x model")
     run_args(s)
-    _run_settings_flags(s)
-    _task_settings_in_help(s)
+    run_settings_flags(s)
+    task_settings_in_help(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("train", help="train one model with the paper's protocol")
     run_args(s)
     s.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    _run_settings_flags(s)
-    _task_settings_in_help(s)
+    run_settings_flags(s)
+    task_settings_in_help(s)
     s.set_defaults(func=cmd_train)
 
     def saved_run_args(s):
@@ -445,12 +434,7 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="train a grid of runs (TOML/JSON), as ensembles, resumably")
     s.add_argument("grid", help="grid file, .toml or .json (see memscope.sweep)")
     s.add_argument("--store", default="runs/sweep", help="directory of the runs and their index")
-    s.add_argument("--executor", default="local", help="local (default), pool, or ray")
-    s.add_argument("--workers", type=_int, help="processes (pool) or CPUs (local Ray); default 2")
-    s.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
-    s.add_argument("--ensemble", type=_int, help="most runs per ensemble (default: sized to the device)")
-    s.add_argument("--max-runs", type=_int, help="refuse a grid of more runs than this (default 10,000: "
-                                                 "memscope.sweep.MAX_RUNS)")
+    command_settings(s, "memscope.sweep", "SweepSettings")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sweep)
 
@@ -485,13 +469,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--nonmembers", required=True, help="held-out samples of the same kind")
     s.add_argument("--canaries", help="JSONL canaries: {\"text\": \"pin 0177\", \"format\": \"pin {dddd}\"}")
     s.add_argument("--out", help="directory for audit.json, samples.jsonl and report.html")
-    s.add_argument("--prefix-tokens", type=_int, default=32, help="extraction prefix (default 32)")
-    s.add_argument("--suffix-tokens", type=_int, default=32, help="extraction continuation (default 32)")
-    s.add_argument("--canary-candidates", type=_int, default=10_000,
-                   help="rank among all candidates up to this many, else sample this many (default 10000)")
-    s.add_argument("--batch-size", type=_int, help="sequences per forward pass (default 256 memscope, 8 HF)")
-    s.add_argument("--device", default="auto")
-    s.add_argument("--seed", type=_int, default=0, help="seed of canary candidate sampling")
+    command_settings(s, "memscope.audit", "AuditSettings")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit)
 
@@ -501,9 +479,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--relations", help="comma-separated relations (default: all that apply; see --list)")
     s.add_argument("--list", action="store_true", help="list the relations and what they apply to")
     s.add_argument("--out", help="directory for results.json, items.jsonl and report.html")
-    s.add_argument("--batch-size", type=_int, help="sequences per forward pass (default 256 memscope, 8 HF)")
-    s.add_argument("--device", default="auto")
-    s.add_argument("--seed", type=_int, default=0, help="seed of the rewrites and the bootstrap")
+    command_settings(s, "memscope.metamorphic", "MetamorphicSettings")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_metamorphic)
 
@@ -555,26 +531,21 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
-_FLAG_OF_PARAM = {"which": "weights", "n_samples": "samples", "out_dir": "out"}
-"""Library argument names whose flag is named otherwise."""
+def _error(message: str) -> None:
+    """`memscope: error: ...` on one line of stderr (line breaks and control characters escaped)."""
+    from .errors import one_line
+    print(f"memscope: error: {one_line(message)}", file=sys.stderr)
 
 
-def _in_flag_terms(e: MemscopeError, parser: argparse.ArgumentParser, args) -> str:
-    """A library error names a Python argument (`n_samples=0 ...`); say it as the command's flag."""
-    message, param = str(e), getattr(e, "param", None)
-    if not param:
-        return message
-    dest = _FLAG_OF_PARAM.get(param, param)
-    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    command = sub.choices.get(getattr(args, "command", None)) if sub else None
-    flags = [opt for a in (command._actions if command else []) if a.dest == dest for opt in a.option_strings]
-    if not flags and getattr(args, "command", None) in ("reproduce", "capacity"):
-        flags = [f"--{param.replace('_', '-')}"]  # a study's flags are derived from its settings' fields
-    if not flags:
-        return message
-    if f"{param}=" in message:
-        return message.replace(f"{param}=", f"{flags[-1]} ", 1)
-    return message.replace(param, flags[-1], 1)
+def _closed_pipe() -> int:
+    """stdout's reader went away (`memscope tasks | head -1`): exit quietly, as the Python documentation
+    advises (stdout pointed at devnull so that the interpreter's final flush does not fail again)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured in tests)
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a command a closed pipe stopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -582,19 +553,23 @@ def main(argv: list[str] | None = None) -> int:
         parser = make_parser()
         args = _parse(parser, argv)
     except MemscopeError as e:
-        print(f"memscope: error: {e}", file=sys.stderr)
+        _error(str(e))
         return 2
     except SystemExit as e:  # --help
         return int(e.code or 0)
+    except BrokenPipeError:  # --help into a closed pipe
+        return _closed_pipe()
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="%(message)s", force=True)
     try:
         args.func(args)
     except MemscopeError as e:
-        print(f"memscope: error: {_in_flag_terms(e, parser, args)}", file=sys.stderr)
+        _error(in_flag_terms(e, parser, args))
         return 2
     except SystemExit as e:  # --help of a second-stage parser (memscope reproduce STUDY --help)
         return int(e.code or 0)
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         print("memscope: interrupted", file=sys.stderr)
         return 130

@@ -6,25 +6,30 @@ command line (`key=value`) are parsed by the field's annotation, never evaluated
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Annotated
 
 from . import settings
 from .errors import ConfigError
-from .settings import Choice, Range
+from .settings import Choice, Pattern, Range
 
 MAX_SEED = 2 ** 63 - 1
 """Seeds go to torch generators, which take 64 bits; derived seeds add offsets to them."""
 MAX_STEPS = 10 ** 9
 MAX_SAMPLES = 10_000
+MIN_TEMPERATURE = 1e-6
+"""Sampling divides the logits by the temperature: below this they can overflow to inf (then NaN)."""
 """Samples per prompt (eval_samples, eval --samples, sample --n)."""
-DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+DEVICE = Pattern(r"auto|cpu|mps|cuda(:[0-9]+)?", "auto, cpu, cuda, cuda:N or mps")
+"""The device names every setting `device: Annotated[str, DEVICE]` accepts (auto: CUDA when present)."""
 
 
-def check_device_name(name: str, allowed: str = r"auto|cpu|mps|cuda(:[0-9]+)?") -> None:
-    if not isinstance(name, str) or not re.fullmatch(allowed, name, re.ASCII):
-        raise ConfigError(f"device={name!r} must be {DEVICE_NAMES}", param="device")
+def check_device_name(name: str) -> None:
+    """ConfigError (param `device`) unless name is one of DEVICE's (for a device given outside a settings
+    dataclass; None is refused too)."""
+    if name is None:
+        raise ConfigError(f"device=None must be {DEVICE.shown}", param="device")
+    DEVICE.check("device", name)
 
 
 POS_ENCODINGS = ("learned", "none")
@@ -71,8 +76,9 @@ class TrainConfig:
     """Optimiser updates."""
     batch_size: Annotated[int, Range(1, 2 ** 20)] = 882
     """Windows per step; set from the task unless given."""
-    learning_rate: Annotated[float, Range(0, lo_open=True)] = 1e-2
-    """Peak learning rate, reached at the end of warmup."""
+    learning_rate: Annotated[float, Range(0, 10, lo_open=True)] = 1e-2
+    """Peak learning rate, reached at the end of warmup (at most 10: AdamW moves each weight by about
+    the learning rate a step, and past float32's range the optimizer overflows)."""
     min_lr: Annotated[float, Range(0)] = 1e-4
     """Floor of the cosine decay, held after lr_decay_steps."""
     warmup_steps: Annotated[int, Range(0, MAX_STEPS)] = 2_000
@@ -97,14 +103,14 @@ class TrainConfig:
     """Steps between evaluations (also checkpoints); step 0 and the last step are always evaluated."""
     eval_samples: Annotated[int, Range(1, MAX_SAMPLES)] = 10
     """Samples per evaluation prompt."""
-    temperature: Annotated[float, Range(0, lo_open=True)] = 0.01
+    temperature: Annotated[float, Range(MIN_TEMPERATURE)] = 0.01
     """Sampling temperature of the evaluation."""
     top_k: Annotated[int, Range(1, 2 ** 20)] = 10
     """Sampling keeps the top_k most likely tokens."""
     seed: Annotated[int, Range(0, MAX_SEED)] = 1337
     """Seed of the initialisation, the data order and the evaluation's sampling."""
-    device: str = "auto"
-    """auto, cpu, cuda or cuda:N. auto takes CUDA when present."""
+    device: Annotated[str, DEVICE] = "auto"
+    """Device to train on; auto takes CUDA when present."""
     threads: Annotated[int, Range(1, 1024)] = 1
     """torch CPU threads; one is fastest for these tiny models and keeps runs deterministic."""
     compile: bool = False
@@ -139,6 +145,10 @@ class TrainConfig:
             raise ConfigError(f"best_metric={self.best_metric!r}: the withheld prompts never choose the checkpoint")
         if self.min_lr > self.learning_rate:
             raise ConfigError(f"min_lr={self.min_lr} exceeds learning_rate={self.learning_rate}")
+        if self.learning_rate * self.weight_decay > 1:  # AdamW scales the weights by 1 - lr x wd each step
+            raise ConfigError(f"weight_decay={self.weight_decay} with learning_rate={self.learning_rate}: AdamW "
+                              "multiplies the weights by 1 - learning_rate x weight_decay each step, which must "
+                              "not be negative (their product at most 1)", param="weight_decay")
         if self.cooldown_steps and self.lr_schedule != "wsd":
             raise ConfigError("cooldown_steps goes with lr_schedule=wsd")
         if self.lr_decay_steps - self.cooldown_steps < self.warmup_steps:
@@ -147,8 +157,6 @@ class TrainConfig:
         if self.lr_decay_steps < self.warmup_steps:
             raise ConfigError(
                 f"lr_decay_steps={self.lr_decay_steps} is before warmup_steps={self.warmup_steps}")
-        if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", self.device, re.ASCII):
-            raise ConfigError(f"device={self.device!r} must be auto, cpu, cuda or cuda:N", param="device")
 
 
 # Fields that change speed, not the experiment: a resumed run may set them differently (its figures

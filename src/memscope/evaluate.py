@@ -50,8 +50,9 @@ def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: in
     over all samples, and the withheld score as correct samples out of n_samples x withheld prompts.
 
     model: a LanguageModel, or a memscope GPT read with `vocab` (a run with several tasks has their union;
-    default the task's own). Prompts are tokenized
-    without a BOS, as the GPTs were trained (a prompt's `<` follows the previous line's newline there).
+    default the task's own). Prompts are the model's prompt_ids: without a BOS for a memscope GPT, as the
+    GPTs were trained (a prompt's `<` follows the previous line's newline there); with the model's BOS for
+    a Hugging Face model, the one convention its audit and metamorphic scores use.
     """
     lm = model if isinstance(model, LanguageModel) else LanguageModel.from_gpt(model, vocab or task.vocab)
     suites = task.eval_suites() if suites is None else suites
@@ -59,7 +60,7 @@ def evaluate(model, task: Task, *, n_samples: int, temperature: float, top_k: in
     correct_all = total_all = seen_correct = seen_total = held_correct = held_total = 0
     by_prompt: dict[str, int] = {}
     for suite in suites:
-        prompts = lm.tokenize([p.text for p in suite.prompts])
+        prompts = lm.prompt_ids([p.text for p in suite.prompts])
         samples = lm.sample(prompts, n_samples, suite.max_new_tokens, temperature, top_k, generator)
         score = SCORERS[suite.scorer]
         correct = 0

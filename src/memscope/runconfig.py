@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from . import store
-from .config import (ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset, to_dict)
+from .config import (MAX_STEPS, ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset,
+                     to_dict)
 from .errors import ConfigError, MemscopeError
-from .settings import suggest, unknown
-
-MAX_STEPS = 10 ** 9
-"""The most optimizer steps a run or a phase may ask for (TrainConfig caps `steps` the same)."""
+from .settings import Range, suggest, unknown, validate
 from .tasks import Task, get_task_class, make_task
 from .vocab import Vocab
 
@@ -48,13 +47,18 @@ class PhaseConfig:
 
     tasks: tuple[TaskSpec, ...]
     name: str = ""
-    steps: int | None = None
-    epochs: int | None = None
+    steps: Annotated[int | None, Range(1, MAX_STEPS)] = None
+    """Optimizer updates of the phase (or epochs)."""
+    epochs: Annotated[int | None, Range(1, MAX_STEPS)] = None
     """Epochs of the main task (epochs sampler only); the replay tasks add their share on top."""
     restart: bool = False
     """Fresh AdamW moments and the learning-rate schedule from its step 0 at the phase start."""
 
     def __post_init__(self):
+        try:  # types and ranges, as annotated, in a message that names the phase
+            validate(self, ("name", "steps", "epochs", "restart"))
+        except ConfigError as e:
+            raise ConfigError(f"phase {self.name!r}: {e}", param=e.param) from None
         if not self.tasks:
             raise ConfigError(f"phase {self.name!r} has no task")
         if self.tasks[0].share is not None:
@@ -66,9 +70,6 @@ class PhaseConfig:
             raise ConfigError(f"phase {self.name!r}: shares {shares} leave nothing for the main task")
         if (self.steps is None) == (self.epochs is None):
             raise ConfigError(f"phase {self.name!r} needs exactly one of steps or epochs")
-        key, value = ("steps", self.steps) if self.steps is not None else ("epochs", self.epochs)
-        if not 0 < value <= MAX_STEPS:
-            raise ConfigError(f"phase {self.name!r}: {key}={value} must lie in 1..{MAX_STEPS:,}")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "steps": self.steps, "epochs": self.epochs, "restart": self.restart,
@@ -99,17 +100,7 @@ class PhaseConfig:
             value = d.get(key)
             if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
                 raise ConfigError(f"{where}.{key} = {value!r} must be {'true or false' if kind is bool else 'an integer'}")
-        fields = from_dict(_PhaseLength, {k: d[k] for k in ("steps", "epochs", "restart") if k in d}, where)
-        return cls(tuple(specs), str(d.get("name", "")), fields.steps, fields.epochs, fields.restart)
-
-
-@dataclass(frozen=True)
-class _PhaseLength:
-    """The typed scalar fields of a phase (parsed like any config field)."""
-
-    steps: int | None = None
-    epochs: int | None = None
-    restart: bool = False
+        return cls(tuple(specs), str(d.get("name", "")), d.get("steps"), d.get("epochs"), d.get("restart", False))
 
 
 @dataclass(frozen=True)
@@ -241,6 +232,9 @@ def build_run_config(task: str | None, preset: str, overrides: dict[str, object]
                           f"(task {short[0].name!r})")
     if phase_cfgs and train.epochs is not None:
         raise ConfigError("epochs= is set per phase in a run with phases")
+    if phase_cfgs and "steps" in groups["train"]:  # it would be ignored: each phase has its own length
+        raise ConfigError(f"steps={groups['train']['steps']} does not apply to a run with phases: each phase "
+                          "sets its own length (steps or epochs in its [[phases]] table)", param="steps")
     return RunConfig(task_obj.name, task_obj.params(), model, train, preset, phase_cfgs)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .config import MAX_SAMPLES, MAX_SEED, TrainConfig, check_device_name
+from .config import MAX_SAMPLES, MAX_SEED, MIN_TEMPERATURE, TrainConfig, check_device_name
 from .errors import MemscopeError
 from .evaluate import eval_generator, evaluate, evaluate_tasks
 from .models.generate import sample_tokens
@@ -73,17 +73,30 @@ def eval_model(path: Path, task: str | None = None, overrides: dict[str, str] | 
 def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | None = None,
                temperature: float | None = None, top_k: int | None = None, seed: int = 0,
                which: str = "final", device: str = "auto") -> list[str]:
-    """n continuations of prompt (each returned with its prompt). Defaults: the evaluation protocol's
-    temperature and top_k, and the longest answer length among the task's suites."""
+    """n continuations of prompt (each returned with its prompt) from a memscope run or a Hugging Face
+    causal-LM directory. Defaults: the evaluation protocol's temperature and top_k (a run's own, else
+    TrainConfig's), and the longest answer length among the run's task's suites (a Hugging Face model:
+    HF_MAX_NEW_TOKENS). The prompt is given as `memscope eval` gives prompts to that model
+    (LanguageModel.prompt_ids: with the model's BOS for a Hugging Face model)."""
     _check_count("n", n, MAX_SAMPLES)
     _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
     _check_count("top_k", top_k, 2 ** 20)
-    if temperature is not None and not (temperature > 0 and math.isfinite(temperature)):
-        raise MemscopeError(f"temperature={temperature} must be a positive finite number", param="temperature")
+    if temperature is not None and not (MIN_TEMPERATURE <= temperature and math.isfinite(temperature)):
+        raise MemscopeError(f"temperature={temperature} must be a finite number of at least {MIN_TEMPERATURE:g}",
+                            param="temperature")
     _check_seed(seed)
     check_device_name(device)
     if not prompt:
         raise MemscopeError("prompt is empty", param="prompt")
+    if is_hugging_face(Path(run_dir)):
+        if which != "final":
+            raise MemscopeError(f"which={which} applies to memscope runs only", param="which")
+        lm, cfg = load_lm(Path(run_dir), device), TrainConfig()
+        configure_cpu(lm.device, cfg.threads)
+        rows = lm.sample(lm.prompt_ids([prompt]), n, max_new_tokens or HF_MAX_NEW_TOKENS,
+                         temperature or cfg.temperature, top_k if top_k is not None else cfg.top_k,
+                         torch.Generator().manual_seed(seed))
+        return [prompt + lm.decode(row) for row in rows[0]]
     rc, task, model, _ = load_model(run_dir, which, device)
     vocab = rc.vocab()
     ids = vocab.encode(prompt)
@@ -94,6 +107,8 @@ def sample_run(run_dir: Path, prompt: str, n: int = 1, max_new_tokens: int | Non
 
 
 MAX_NEW_TOKENS = 100_000
+HF_MAX_NEW_TOKENS = 32
+"""`memscope sample`'s default continuation length on a Hugging Face model (it has no task)."""
 
 
 def _check_count(name: str, value: int | None, cap: int) -> None:

@@ -34,3 +34,18 @@ def configure_cpu(device: torch.device, threads: int) -> None:
     if device.type == "cpu":
         torch.set_num_threads(threads)
         torch.set_flush_denormal(True)
+
+
+def check_runs(rcs) -> None:
+    """What can stop a run after it started, checked for every run before any trains or anything is
+    written: its device is here (resolve_device), its callbacks are known and its phases can be planned
+    (lengths, samplers, an epoch's size). MemscopeError naming the first run that fails."""
+    from .data.phases import phase_plan
+    from .train.callbacks import check_callbacks
+    devices: set[str] = set()
+    for rc in rcs:
+        if rc.train.device not in devices:
+            resolve_device(rc.train.device)
+            devices.add(rc.train.device)
+        check_callbacks(rc.train.callbacks)
+        phase_plan(rc)

@@ -1,10 +1,11 @@
 """Every setting stated once: a field of a typed frozen dataclass with its default, range and doc.
 
 A field's allowed values are declared in its annotation (`Annotated[float, Range(0, 10, lo_open=True)]`,
-`Annotated[str, Choice("fp32", "bf16")]`) and its one-line doc is the string literal under it (read from
-the source, as litgpt and tyro do). One validator (`validate`, called from `__post_init__`) enforces the
-declarations; the command line, its help, `key=value` parsing, "did you mean" and the Python API are all
-read from the same fields (`describe`, `from_mapping`), so nothing else states a default or a range.
+`Annotated[str, Choice("fp32", "bf16")]`, `Annotated[str, Pattern(r"cpu|cuda(:[0-9]+)?", "cpu or cuda:N")]`)
+and its one-line doc is the string literal under it (read from the source, as litgpt and tyro do). One
+validator (`validate`, called from `__post_init__`) enforces the declarations; the command line, its help,
+`key=value` parsing, "did you mean" and the Python API are all read from the same fields (`describe`,
+`from_mapping`), so nothing else states a default or a range.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import difflib
 import functools
 import inspect
 import math
+import re
 import textwrap
 import types
 import typing
@@ -68,6 +70,24 @@ class Choice:
         return "{" + ", ".join(self.values) + "}"
 
 
+@dataclass(frozen=True)
+class Pattern:
+    """A text field's allowed values as a regular expression (matched whole, ASCII), shown as `text`."""
+
+    regex: str
+    shown: str
+    """The allowed values in words, for messages and the help ("auto, cpu, cuda, cuda:N or mps")."""
+
+    def check(self, name: str, value) -> None:
+        if value is None:
+            return
+        if not isinstance(value, str) or not re.fullmatch(self.regex, value, re.ASCII):
+            raise ConfigError(f"{name}={value!r} must be {self.shown}", param=name)
+
+    def text(self) -> str:
+        return self.shown
+
+
 def _num(x: float) -> str:
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
         x = int(x)
@@ -88,10 +108,10 @@ def unknown(what: str, name: str, known) -> ConfigError:
 
 # ----------------------------------------------------------------------------- reading the declarations
 def _metadata(annotation) -> tuple[object, list]:
-    """(the bare type, [Range/Choice ...]) of a possibly Annotated field type."""
+    """(the bare type, [Range/Choice/Pattern ...]) of a possibly Annotated field type."""
     if typing.get_origin(annotation) is typing.Annotated:
         base, *meta = typing.get_args(annotation)
-        return base, [m for m in meta if isinstance(m, (Range, Choice))]
+        return base, [m for m in meta if isinstance(m, (Range, Choice, Pattern))]
     return annotation, []
 
 
@@ -130,11 +150,13 @@ class FieldInfo:
     doc: str
     range: Range | None
     choice: Choice | None
+    pattern: Pattern | None = None
 
     @property
     def allowed(self) -> str:
-        """The range or choices as text ('' when free)."""
-        return (self.range.text() if self.range else "") or (self.choice.text() if self.choice else "")
+        """The range, choices or pattern as text ('' when free)."""
+        return ((self.range.text() if self.range else "") or (self.choice.text() if self.choice else "")
+                or (self.pattern.text() if self.pattern else ""))
 
     @property
     def type_name(self) -> str:
@@ -150,7 +172,8 @@ def describe(cls) -> list[FieldInfo]:
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         out.append(FieldInfo(f.name, base, default, docs.get(f.name, ""),
                              next((m for m in meta if isinstance(m, Range)), None),
-                             next((m for m in meta if isinstance(m, Choice)), None)))
+                             next((m for m in meta if isinstance(m, Choice)), None),
+                             next((m for m in meta if isinstance(m, Pattern)), None)))
     return out
 
 
@@ -168,8 +191,9 @@ def format_default(value) -> str:
 
 
 def help_text(f: FieldInfo) -> str:
-    """One field's help line: its doc, its range or choices, its default."""
-    allowed = f" Range {f.range.text()}." if f.range else f" One of {', '.join(f.choice.values)}." if f.choice else ""
+    """One field's help line: its doc, its range, choices or pattern, its default."""
+    allowed = (f" Range {f.range.text()}." if f.range else f" One of {', '.join(f.choice.values)}." if f.choice
+               else f" One of {f.pattern.text()}." if f.pattern else "")
     doc = f.doc if not f.doc or f.doc.endswith((".", "?", ")")) else f.doc + "."
     return f"{doc}{allowed} Default: {format_default(f.default)}.".strip()
 
@@ -255,11 +279,13 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def validate(obj) -> None:
-    """Coerce every field of a settings dataclass to its type and enforce its Range and Choice: the one
-    validator, called from `__post_init__` (cross-field rules stay in the class, after this call)."""
+def validate(obj, names=None) -> None:
+    """Coerce every field of a settings dataclass to its type and enforce its Range, Choice and Pattern: the
+    one validator, called from `__post_init__` (cross-field rules stay in the class, after this call).
+    names: only these fields (those of other kinds, such as a tuple of dataclasses, checked by the class)."""
+    wanted = {f.name for f in dataclasses.fields(obj)} if names is None else set(names)
     for name, annotation in _hints(type(obj)).items():
-        if name not in {f.name for f in dataclasses.fields(obj)}:
+        if name not in wanted:
             continue
         value = getattr(obj, name)
         parsed = parse_value(annotation, value, name)

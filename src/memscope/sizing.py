@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import store
 from .config import check_device_name
-from .errors import MemscopeError
+from .errors import MemscopeError, escape
 from .measure.memorization import uniform_code_bits
 
 MORRIS_BITS_PER_PARAM = 3.6
@@ -42,6 +42,11 @@ MIN_CONVERGED_SHARE = 0.9
 """A capacity results.json is used only when at least this share of its plateau cells converged."""
 REFERENCE_CAUTION = ("the reference bound holds only if the reference model never trained on this text: "
                      "one that did codes it with what it memorized, and the bound undercounts")
+MAX_BITS = 1e30
+"""The most information --bits may give (about 10^17 terabytes): beyond it the counts overflow."""
+MIN_BITS = 1e-3
+BITS_PER_PARAM_RANGE = (1e-3, 64.0)
+"""Bits per parameter a capacity results file may give: a parameter stores at most its 64 bits."""
 DEFAULT_CAPACITY_RESULTS = (Path("runs/capacity-paper-fp32/results.json"),
                             Path("runs/capacity-quick-fp32/results.json"))
 
@@ -117,8 +122,10 @@ def bits_per_param_source(capacity: Path | None = None) -> tuple[float, str]:
                 raise TypeError
         except (KeyError, TypeError, ValueError, OverflowError):
             raise MemscopeError(f"corrupt capacity results: {path} (no number at bits_per_param.total, or a profile that is not an object)") from None
-        if not (bpp > 0 and math.isfinite(bpp)):
-            raise MemscopeError(f"capacity results {path} give bits_per_param={bpp}; need a positive finite value")
+        lo, hi = BITS_PER_PARAM_RANGE
+        if not (lo <= bpp <= hi):
+            raise MemscopeError(f"capacity results {escape(path)} give bits_per_param={bpp}; need a value in "
+                                f"[{lo:g}, {hi:g}] (a parameter holds at most 64 bits)")
         prof = profile.get("name", "?")
         share = results.get("converged_share")
         if not (isinstance(share, (int, float)) and not isinstance(share, bool) and share >= MIN_CONVERGED_SHARE):
@@ -157,8 +164,8 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
     check_device_name(device)
     if (text is None) == (bits is None):
         raise MemscopeError("give exactly one of --text or --bits")
-    if bits is not None and not (bits > 0 and math.isfinite(bits)):
-        raise MemscopeError(f"bits={bits} must be a positive number", param="bits")
+    if bits is not None and not (MIN_BITS <= bits <= MAX_BITS):
+        raise MemscopeError(f"bits={bits} must be a positive number in [{MIN_BITS:g}, {MAX_BITS:g}]", param="bits")
     for name, value in (("params", params), ("tokens", tokens)):
         if value is not None and not 0 < value <= 10 ** 15:
             raise MemscopeError(f"{name}={value} must lie in 1..10^15", param=name)
@@ -186,7 +193,7 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
         if reference is not None:
             raise MemscopeError("reference needs text (a model scores a text, not a bit count)", param="reference")
         bounds = {"given": float(bits)}
-    source = min(bounds, key=bounds.get)
+    source = min((k for k in bounds if math.isfinite(bounds[k])), key=bounds.get)  # a reference may give inf
     info_bits = bounds[source]
     bpp, bpp_source = bits_per_param_source(capacity)
     n_all = info_bits / bpp
@@ -194,11 +201,16 @@ def size_dataset(text: str | None = None, bits: float | None = None, reference: 
         bounds_bits=bounds, information_bits=info_bits, information_source=source, tokens=tokens,
         bits_per_param=bpp, bits_per_param_source=bpp_source,
         params_to_memorize_all=math.ceil(n_all),
-        params_to_memorize_all_by_bound={k: math.ceil(v / bpp) for k, v in bounds.items()},
+        params_to_memorize_all_by_bound={k: _ceil(v / bpp) for k, v in bounds.items()},
         params_at_mia_chance=None if tokens is None else math.floor(tokens / MIA_CHANCE_TOKENS_PER_PARAM),
         at_memorize_all=_at_size(n_all, info_bits, bpp, tokens),
         at_params=None if params is None else _at_size(params, info_bits, bpp, tokens))
     return out
+
+
+def _ceil(x: float) -> int | None:
+    """math.ceil, None for a bound that is not finite (a reference model that gives the text probability 0)."""
+    return math.ceil(x) if math.isfinite(x) else None
 
 
 def _at_size(n_params: float, info_bits: float, bpp: float, tokens: int | None) -> dict:
@@ -213,7 +225,8 @@ def format_size(r: dict) -> str:
     if r.get("n_chars") is not None:
         lines.append(f"text: {r['n_chars']:,} characters ({r['n_bytes']:,} bytes), {r['alphabet_size']} distinct")
     for k, v in r["bounds_bits"].items():
-        lines.append(f"  {k + ' bound':<17} {v:>14,.0f} bits   -> {r['params_to_memorize_all_by_bound'][k]:>12,} params")
+        n = r["params_to_memorize_all_by_bound"][k]
+        lines.append(f"  {k + ' bound':<17} {v:>14,.0f} bits   -> " + ("  (no bound)" if n is None else f"{n:>12,} params"))
     lines.append(f"information: {r['information_bits']:,.0f} bits (tightest bound: {r['information_source']})")
     if r.get("reference_caution"):
         lines.append(f"caution: {r['reference_caution']}")

@@ -12,6 +12,7 @@ fail within ALARM_S seconds is reported as a timeout.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import pytest
 from memscope.cli import main
 
 ALARM_S = 5
+HAS_HF = importlib.util.find_spec("transformers") is not None
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 BIG = "99999999999"
@@ -262,7 +264,7 @@ case("config-settings-json-nan", config("settings_nan.json"), "non-finite")
 case("config-settings-json-1e309", config("settings_1e309.json"), "learning_rate")
 case("config-phase-share-above-1", config("phase_share_1_5.toml"), "share")
 case("config-phase-share-nan", config("phase_share_nan.toml"), "share")
-case("config-phase-epochs-0", config("phase_epochs_0.toml"), "must lie in 1..")
+case("config-phase-epochs-0", config("phase_epochs_0.toml"), "epochs=0 must lie in [1, 1_000_000_000]")
 case("config-phase-epochs-huge", config("phase_epochs_huge.toml"), "epochs")
 case("config-phase-restart-string", config("phase_restart_string.toml"), "restart")
 case("config-top-level-list", config("top_list.json"))
@@ -310,8 +312,8 @@ case("sweep-grid-phase-share-above-1", sweep("phase_share_1_5.toml"), "share")
 case("sweep-grid-phase-share-nan", sweep("phase_share_nan.toml"), "share")
 case("sweep-grid-phase-share-0", sweep("phase_share_0.toml"), "share")
 case("sweep-grid-phase-first-task-share", sweep("phase_first_share.toml"), "share")
-case("sweep-grid-phase-epochs-0", sweep("phase_epochs_0.toml"), "must lie in 1..")
-case("sweep-grid-phase-epochs-negative", sweep("phase_epochs_negative.toml"), "must lie in 1..")
+case("sweep-grid-phase-epochs-0", sweep("phase_epochs_0.toml"), "epochs=0 must lie in [1, 1_000_000_000]")
+case("sweep-grid-phase-epochs-negative", sweep("phase_epochs_negative.toml"), "must lie in [1, 1_000_000_000]")
 case("sweep-grid-phase-steps-and-epochs", sweep("phase_steps_and_epochs.toml"), "exactly one of steps or epochs")
 case("sweep-grid-phases-a-string", sweep("phases_string.toml"), "phases")
 case("sweep-grid-phase-without-task", sweep("phase_no_task.toml"), "task")
@@ -320,7 +322,7 @@ case("sweep-grid-phase-unknown-key", sweep("phase_unknown_key.toml"), "unknown k
 case("sweep-grid-phases-and-task", sweep("phases_and_task.toml"), "phases")
 
 # ---------------------------------------------------------------------------- sweep: flags and stores
-case("sweep-unknown-executor", sweep("ok.toml", "--executor", "mpi"), "unknown executor")
+case("sweep-unknown-executor", sweep("ok.toml", "--executor", "mpi"), "--executor 'mpi' must be one of local, pool, ray")
 case("sweep-empty-executor", sweep("ok.toml", "--executor", ""), "executor")
 case("sweep-workers-negative", sweep("ok.toml", "--workers", "-1"), "workers")
 case("sweep-workers-0", sweep("ok.toml", "--workers", "0"), "workers")
@@ -507,6 +509,25 @@ case("audit-target-is-a-file", audit(target="a_file"))
 case("audit-target-not-a-model", audit(target="empty_dir"), "is not a model directory")
 case("audit-target-neither-kind", audit(target="not_a_model"), "neither a memscope run nor a Hugging Face")
 case("audit-target-hf-pickle-only", audit(target="hf_pickle"))
+# Hugging Face directories: code of their own (never run: the file would write inside the fixture), not a
+# causal LM transformers knows, a FIFO that would block a read, text the tokenizer cannot represent
+case("audit-target-hf-remote-code", audit(target="hf_remote"), "memscope never runs code from a model directory")
+case("audit-reference-hf-remote-code", audit("--reference", "F:hf_remote"), "never runs code")
+case("audit-target-hf-tokenizer-remote-code", audit(target="hf_remote_tokenizer"), "never runs code")
+case("eval-hf-remote-code", lambda F, O: ["eval", F / "hf_remote", "--task", "arithmetic"], "auto_map")
+case("sample-hf-remote-code", lambda F, O: ["sample", F / "hf_remote", *S], "auto_map")
+case("size-reference-hf-remote-code", lambda F, O: ["size", "--text", F / "items" / "members.txt",
+                                                    "--reference", F / "hf_remote"])
+case("audit-target-hf-masked-lm", audit(target="hf_masked_lm"), "'BertForMaskedLM' is not a causal language model")
+case("eval-hf-unknown-model-type", lambda F, O: ["eval", F / "hf_unknown", "--task", "arithmetic"],
+     "is not a causal language model")
+case("sample-hf-fifo", lambda F, O: ["sample", F / "hf_fifo", *S], "is not a regular file")
+case("audit-hf-unrepresentable-member", audit(target="hf_tiny", members="unrepresentable.txt"),
+     "members sample 2: the tokenizer of" if HAS_HF else None)
+case("sample-hf-config-larger-than-weights", lambda F, O: ["sample", F / "hf_huge", *S],
+     "declares a model of" if HAS_HF else None)
+case("sample-hf-unrepresentable-prompt", lambda F, O: ["sample", F / "hf_tiny", "--prompt", "<1\u00e9"],
+     "cannot represent" if HAS_HF else None)
 case("audit-target-truncated-weights", audit(target="run_truncated"), "corrupt weights file")
 case("audit-target-config-nan", audit(target="run_nan_embd"), "n_embd")
 case("audit-reference-corrupt", audit("--reference", "F:run_truncated"), "corrupt weights file")
@@ -557,6 +578,26 @@ case("size-capacity-nan", lambda F, O: ["size", "--bits", "100", "--capacity", F
 case("size-capacity-string", lambda F, O: ["size", "--bits", "100", "--capacity", F / "capacity_string.json"],
      "bits_per_param")
 case("size-capacity-is-a-directory", lambda F, O: ["size", "--bits", "100", "--capacity", F / "items"])
+
+
+# ---------------------------------------------------------------------------- issue 27: checks first, one line
+# (more in tests/integration/test_checks_first.py: epochs that would hold millions of rows, missing CUDA
+# devices, sweeps that cannot train, --steps with phases, strict --json, a closed pipe)
+case("train-lr-1e308", train("learning_rate=1e308"), "learning_rate")
+case("train-lr-above-10", train("learning_rate=11"), "learning_rate")
+case("train-weight-decay-1e308", train("weight_decay=1e308"), "weight_decay")
+case("train-weight-decay-times-lr-above-1", train("learning_rate=0.1", "weight_decay=11"), "weight_decay")
+case("train-temperature-1e-300", train("temperature=1e-300"), "temperature")
+case("train-key-with-newline", train("learning\nrate=1"), "learning\\nrate")
+case("train-value-with-escape", train("learning_rate=\x1b[31m"), "learning_rate")
+case("sample-temperature-1e-300", lambda F, O: ["sample", F / "run", "--prompt", "<1+", "--temperature", "1e-300"],
+     "--temperature")
+case("reproduce-withheld-empty", reproduce("tbtt", "--withheld", ""), "--withheld")
+case("reproduce-withheld-semicolon", reproduce("tbtt", "--withheld", ";"), "--withheld")
+case("reproduce-withheld-newline", reproduce("tbtt", "--withheld", "5,7\n2,3"), "--withheld")
+case("size-bits-1e308", lambda F, O: ["size", "--bits", "1e308", "--json"], "--bits")
+case("size-bits-1e-300", lambda F, O: ["size", "--bits", "1e-300"], "--bits")
+case("config-path-with-newline", lambda F, O: ["train", "--config", F / "no\nsuch.toml", "--out", O])
 
 
 # ---------------------------------------------------------------------------- the fixture directory
@@ -708,6 +749,40 @@ def _stores(F: Path) -> None:
     (F / "store_dir_index" / "index.sqlite").mkdir(parents=True)
 
 
+def _hf_dirs(F: Path) -> None:
+    """Hugging Face directories refused before transformers reads them, and a tiny real one."""
+    from helpers import save_tiny_gpt2
+    gpt2 = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_layer": 1, "n_head": 2, "n_embd": 16,
+            "vocab_size": 20, "n_positions": 32}
+    evil = f"import pathlib\npathlib.Path({str(F / 'CODE_RAN')!r}).write_text('ran')\n"
+    for name, config, tok_config in (
+            ("hf_remote", {**gpt2, "model_type": "evil-gpt2", "auto_map": {"AutoModelForCausalLM": "evil.Model"}},
+             None),
+            ("hf_remote_tokenizer", gpt2, {"auto_map": {"AutoTokenizer": [None, "evil.Tok"]},
+                                           "tokenizer_class": "Tok"}),
+            ("hf_masked_lm", {**gpt2, "model_type": "bert", "architectures": ["BertForMaskedLM"]}, None),
+            ("hf_unknown", {**gpt2, "model_type": "no-such-model"}, None),
+            ("hf_fifo", gpt2, None)):
+        d = F / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps(config))
+        (d / "evil.py").write_text(evil)
+        (d / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+        if tok_config is not None:
+            (d / "tokenizer_config.json").write_text(json.dumps(tok_config))
+    os.mkfifo(F / "hf_fifo" / "tokenizer.json")  # reading it would block forever
+    if HAS_HF:
+        save_tiny_gpt2(F / "hf_tiny", "\n +-0123456789<=>")
+        shutil.copytree(F / "hf_tiny", F / "hf_huge")  # a config declaring far more than its weights hold
+        config = json.loads((F / "hf_huge" / "config.json").read_text())
+        (F / "hf_huge" / "config.json").write_text(json.dumps({**config, "n_layer": 20000, "n_embd": 4096}))
+    else:  # refused for want of transformers: still one line
+        (F / "hf_tiny").mkdir()
+        (F / "hf_tiny" / "config.json").write_text(json.dumps(gpt2))
+        shutil.copytree(F / "hf_tiny", F / "hf_huge")
+    (F / "items" / "unrepresentable.txt").write_text("<1+2=3\n\u00e9\u00e9\u00e9\n<2+2=4\n")
+
+
 @pytest.fixture(scope="module")
 def F(tmp_path_factory):
     F = tmp_path_factory.mktemp("fixture")
@@ -728,6 +803,7 @@ def F(tmp_path_factory):
                                                 "n_layer": 1, "n_head": 2, "n_embd": 16, "vocab_size": 20,
                                                 "n_positions": 32}))
     (hf / "pytorch_model.bin").write_bytes(b"PK\x03\x04 not a real pickle: never load me\n" * 4)
+    _hf_dirs(F)
     (F / "capacity_inf.json").write_text('{"bits_per_param": {"total": {"bits_per_param": Infinity}}}')
     (F / "capacity_nan.json").write_text('{"bits_per_param": {"total": {"bits_per_param": NaN}}}')
     (F / "capacity_string.json").write_text('{"bits_per_param": {"total": {"bits_per_param": "lots"}}}')

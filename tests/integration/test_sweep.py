@@ -159,7 +159,7 @@ def test_corrupt_grid_file_and_unknown_executor(tmp_path, cli):
     code, _, err = cli("sweep", bad, "--store", tmp_path / "s")
     assert code == 2 and "corrupt grid file" in err
     code, _, err = cli("sweep", _grid_file(tmp_path), "--store", tmp_path / "s", "--executor", "mpi")
-    assert code == 2 and "unknown executor" in err
+    assert code == 2 and "--executor 'mpi' must be one of local, pool, ray" in err
 
 
 def test_a_run_in_training_is_locked_against_a_second_trainer(tmp_path):

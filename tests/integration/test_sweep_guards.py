@@ -112,7 +112,7 @@ def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path, cli):
 
 def test_an_unknown_executor_leaves_no_store(tmp_path, cli):
     code, _, err = cli("sweep", _grid_file(tmp_path, ARITH), "--store", tmp_path / "s", "--executor", "bogus")
-    _one_line(code, err, "unknown executor 'bogus'")
+    _one_line(code, err, "--executor 'bogus' must be one of local, pool, ray")
     assert not (tmp_path / "s").exists()
 
 

@@ -53,6 +53,11 @@ def _flag_help(text: str, flag: str) -> str | None:
     return None
 
 
+def _cli_source() -> str:
+    """cli.py and cliflags.py, where the command line is built."""
+    return "".join((Path(cli_module.__file__).parent / name).read_text() for name in ("cli.py", "cliflags.py"))
+
+
 def _default_text(value) -> str:
     """How a default reads in the help, worked out here independently of settings.format_default."""
     if value is None:
@@ -154,7 +159,7 @@ def test_model_config_messages(kwargs, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"learning_rate": 0.0}, r"^learning_rate=0\.0 must lie in \(0, inf\)$"),
+    ({"learning_rate": 0.0}, r"^learning_rate=0\.0 must lie in \(0, 10\]$"),
     ({"sampler": "epoch"}, r"^sampler='epoch' must be one of windows, aligned, epochs; did you mean 'epochs'\?$"),
     ({"precision": "fp16"}, r"^precision='fp16' must be one of fp32, bf16"),
     ({"seed": -1}, r"^seed=-1 must lie in \[0, 9_223_372_036_854_775_807\]$"),
@@ -162,7 +167,7 @@ def test_model_config_messages(kwargs, message):
     ({"min_lr": 1.0}, r"^min_lr=1\.0 exceeds learning_rate=0\.01$"),
     ({"cooldown_steps": 10}, r"^cooldown_steps goes with lr_schedule=wsd$"),
     ({"best_metric": "withheld_acc"}, r"the withheld prompts never choose the checkpoint"),
-    ({"device": "tpu"}, r"^device='tpu' must be auto, cpu, cuda or cuda:N$"),
+    ({"device": "tpu"}, r"^device='tpu' must be auto, cpu, cuda, cuda:N or mps$"),
 ])
 def test_train_config_messages(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -187,12 +192,66 @@ def test_help_lists_every_model_and_train_setting_with_its_default(capsys, monke
 
 def test_cli_states_no_train_default(capsys):
     """The defaults live in TrainConfig: cli.py repeats none of the distinctive ones."""
-    source = Path(cli_module.__file__).read_text()
+    source = _cli_source()
     for f in dataclasses.fields(TrainConfig):
         if isinstance(f.default, int) and not isinstance(f.default, bool) and f.default >= 100:
             for text in (str(f.default), f"{f.default:_}", f"{f.default:,}"):
                 assert not re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", source), (f.name, text)
     assert "1337" not in source and "30_000" not in source and "882" not in source
+
+
+@pytest.mark.parametrize("command, module, name", [
+    ("audit", "memscope.audit", "AuditSettings"),
+    ("metamorphic", "memscope.metamorphic", "MetamorphicSettings"),
+    ("sweep", "memscope.sweep", "SweepSettings"),
+])
+def test_command_help_lists_every_setting_with_its_default(capsys, monkeypatch, command, module, name):
+    """audit, metamorphic and sweep: a flag per field of the command's settings dataclass, its help the
+    field's doc, range, choices or pattern and default, and cli.py states none of those defaults."""
+    import importlib
+    cls = getattr(importlib.import_module(module), name)
+    text = _help(capsys, monkeypatch, command)
+    assert f"{command} settings" in text
+    for f in settings.describe(cls):
+        flag = "--" + f.name.replace("_", "-")
+        line = _flag_help(text, flag)
+        assert line, f"{flag} missing from `memscope {command} --help`"
+        assert f"Default: {_default_text(f.default)}." in line, (flag, line)
+        assert f.doc and f.doc[:40] in line, (flag, line)
+        if f.allowed:
+            assert f.allowed.strip("[]{}()") in line or ", ".join(f.choice.values) in line, (flag, line)
+    source = _cli_source()
+    for f in dataclasses.fields(cls):
+        if isinstance(f.default, int) and not isinstance(f.default, bool) and f.default >= 10:
+            for literal in (str(f.default), f"{f.default:_}", f"{f.default:,}"):
+                assert not re.search(rf"(?<![\w.]){re.escape(literal)}(?![\w.])", source), (f.name, literal)
+    parser = cli_module.make_parser()
+    sub = next(a for a in parser._actions if isinstance(a, cli_module.argparse._SubParsersAction))
+    command_parser = sub.choices[command]
+    command_parser.format_help()  # the settings' flags are added when first needed
+    defaults = {a.dest: a.default for a in command_parser._actions}
+    for f in dataclasses.fields(cls):  # the parser leaves every setting unset: the dataclass fills it in
+        assert f.name in defaults and defaults[f.name] is None, (f.name, defaults.get(f.name))
+
+
+def test_device_is_declared_once():
+    """Every device setting is annotated with config.DEVICE: one pattern, one message."""
+    from memscope.audit import AuditSettings
+    from memscope.config import DEVICE, check_device_name
+    from memscope.metamorphic import MetamorphicSettings
+    from memscope.studies.capacity.recipe import CapacityOptions
+    for cls in (TrainConfig, AuditSettings, MetamorphicSettings, CapacityOptions):
+        (info,) = [f for f in settings.describe(cls) if f.name == "device"]
+        assert info.pattern is DEVICE and info.default == "auto", cls
+        for good in ("auto", "cpu", "cuda", "cuda:1", "mps"):
+            cls(device=good)
+        with pytest.raises(ConfigError, match=r"^device='cuda:x' must be auto, cpu, cuda, cuda:N or mps$"):
+            cls(device="cuda:x")
+    with pytest.raises(ConfigError, match=r"^device='tpu' must be auto, cpu, cuda, cuda:N or mps$") as e:
+        check_device_name("tpu")
+    assert e.value.param == "device"
+    with pytest.raises(ConfigError, match="must be auto"):
+        check_device_name(None)
 
 
 def test_flag_and_key_value_are_one_override(cli_json):
@@ -208,7 +267,7 @@ def test_flag_and_key_value_are_one_override(cli_json):
 
 @pytest.mark.parametrize("argv, needle", [
     (["--learning-rate", "3e-3", "learning_rate=1e-3"], "setting train.learning_rate is given twice"),
-    (["--learning-rate", "0"], "learning_rate=0.0 must lie in (0, inf)"),
+    (["--learning-rate", "0"], "learning_rate=0.0 must lie in (0, 10]"),
     (["--lerning-rate", "3e-3"], "did you mean '--learning-rate'?"),
     (["lerning_rate=3e-3"], "unknown setting 'lerning_rate'"),
     (["lerning_rate=3e-3"], "did you mean 'learning_rate'?"),

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import store
-from ..config import MAX_SEED, check_device_name
+from ..config import DEVICE, MAX_SEED
 from ..errors import MemscopeError
 from ..settings import Range, validate
 from ..models.lm import LanguageModel
@@ -42,16 +42,15 @@ class AuditSettings:
     """Extraction continuation that must match."""
     canary_candidates: Annotated[int, Range(1, 10 ** 7)] = exposure.DEFAULT_MAX_CANDIDATES
     """Rank canaries exactly among at most this many candidates; sample this many beyond."""
-    device: str = "auto"
-    """auto, cpu, cuda, cuda:N or mps."""
+    device: Annotated[str, DEVICE] = "auto"
+    """Device of the forward passes; auto takes CUDA when present."""
     batch_size: Annotated[int | None, Range(1, 2 ** 20)] = None
-    """Sequences per forward pass (default 256 for memscope runs, 8 for Hugging Face models)."""
+    """Sequences per forward pass; none: 256 for memscope runs, 8 for Hugging Face models."""
     seed: Annotated[int, Range(0, MAX_SEED)] = 0
     """Seed of the candidate sampling for canaries with too many candidates to enumerate."""
 
     def __post_init__(self):
-        validate(self)  # types and ranges, as annotated
-        check_device_name(self.device)
+        validate(self)  # types, ranges and the device name, as annotated
 
 
 @dataclass
@@ -106,19 +105,8 @@ def read_samples(path: Path, what: str) -> list[str]:
 
 def read_canaries(path: Path) -> list[dict]:
     """Canary file: JSONL with "text", "format" and, for formats using '?', "alphabet" (exposure.py)."""
-    rows = []
-    for n, line in store.read_lines(path, "canaries"):
-        row = _json_line(line, n, path, "canaries")
-        if not isinstance(row.get("format"), str):
-            raise MemscopeError(f"canaries file {path} line {n}: no \"format\" field")
-        if "alphabet" in row and not isinstance(row["alphabet"], str):
-            raise MemscopeError(f"canaries file {path} line {n}: \"alphabet\" must be a string")
-        canary = {k: row[k] for k in ("text", "format", "alphabet") if k in row}
-        try:
-            exposure.check_canary(canary)
-        except MemscopeError as e:
-            raise MemscopeError(f"canaries file {path} line {n}: {e}") from None
-        rows.append(canary)
+    rows = [_canary(_json_line(line, n, path, "canaries"), f"canaries file {path} line {n}")
+            for n, line in store.read_lines(path, "canaries")]
     if not rows:
         raise MemscopeError(f"canaries file {path} holds no canaries")
     return rows
@@ -195,17 +183,24 @@ def _canary_rows(given) -> list[dict]:
     """Canaries given in memory (dicts with text, format and alphabet) or as a JSONL file."""
     if not isinstance(given, (list, tuple)):
         return read_canaries(Path(given))
-    rows = []
     for i, row in enumerate(given):
-        if not isinstance(row, dict) or not isinstance(row.get("format"), str):
+        if not isinstance(row, dict):
             raise MemscopeError(f"canaries[{i}] must be a dict with \"text\" and \"format\"")
-        canary = {k: row[k] for k in ("text", "format", "alphabet") if k in row}
-        try:
-            exposure.check_canary(canary)
-        except MemscopeError as e:
-            raise MemscopeError(f"canaries[{i}]: {e}") from None
-        rows.append(canary)
-    return rows
+    return [_canary(row, f"canaries[{i}]") for i, row in enumerate(given)]
+
+
+def _canary(row: dict, where: str) -> dict:
+    """One canary checked (a "format" string, an "alphabet" string if any, exposure.check_canary)."""
+    if not isinstance(row.get("format"), str):
+        raise MemscopeError(f"{where}: no \"format\" field")
+    if "alphabet" in row and not isinstance(row["alphabet"], str):
+        raise MemscopeError(f"{where}: \"alphabet\" must be a string")
+    canary = {k: row[k] for k in ("text", "format", "alphabet") if k in row}
+    try:
+        exposure.check_canary(canary)
+    except MemscopeError as e:
+        raise MemscopeError(f"{where}: {e}") from None
+    return canary
 
 
 def _load(target: Path, members, nonmembers, reference: Path | None, canaries, settings: AuditSettings) -> _Inputs:

@@ -114,10 +114,38 @@ def make_source(task: Task, sampler: str, window: int, vocab) -> Source:
     return Source(ids, target_ok, starts, ends)
 
 
+MAX_EPOCH_ROWS = 10 ** 7
+"""The most rows one epoch of an epochs phase may hold: each member keeps its epoch's order (two int64s
+a row) in memory, so a main task left a tiny share (replay 0.999999 makes the replay a million times the
+main task's lines) is refused before any of it is drawn."""
+
+
+MAX_REPLAY_CYCLES = 10 ** 5
+"""The most times one epoch may cycle through a replay task's lines (a fresh shuffle of them each time)."""
+
+
 def rows_per_epoch(n_lines: list[int], shares: list[float | None]) -> list[int]:
-    """Rows each task fills in one epoch: all N main lines, round(share / main share x N) of the others."""
+    """Rows each task fills in one epoch: all N main lines, round(share / main share x N) of the others.
+    ConfigError when the epoch would exceed MAX_EPOCH_ROWS rows."""
     main_share = 1.0 - sum(s for s in shares[1:])
-    return [n_lines[0]] + [round(s / main_share * n_lines[0]) for s in shares[1:]]
+    if not main_share > 0:
+        raise ConfigError(f"shares {shares[1:]} leave nothing for the main task")
+    most = MAX_EPOCH_ROWS / max(n_lines[0], 1)  # rows per main line: 1 / main share
+    if n_lines[0] and 1.0 / main_share > most:
+        raise ConfigError(
+            f"sampler=epochs: replay shares {', '.join(f'{s:g}' for s in shares[1:])} leave the main task "
+            f"{main_share:.3g} of the rows, so one epoch of its {n_lines[0]:,} lines would hold about "
+            f"{n_lines[0] / main_share:,.0f} rows, more than the limit of {MAX_EPOCH_ROWS:,}: the main task "
+            f"needs a share of at least {n_lines[0] / MAX_EPOCH_ROWS:.3g} (replay shares summing to at most "
+            f"{1 - n_lines[0] / MAX_EPOCH_ROWS:.6g})")
+    rows = [n_lines[0]] + [round(s / main_share * n_lines[0]) for s in shares[1:]]
+    for c in range(1, len(rows)):
+        if n_lines[c] and math.ceil(rows[c] / n_lines[c]) > MAX_REPLAY_CYCLES:
+            raise ConfigError(
+                f"sampler=epochs: replay share {shares[c]:g} asks {rows[c]:,} rows an epoch of a task of "
+                f"{n_lines[c]:,} lines, cycling through it more than the limit of {MAX_REPLAY_CYCLES:,} times "
+                "an epoch: give it a smaller share or more lines")
+    return rows
 
 
 def epoch_plan(tasks: list[Task], shares: list[float | None], batch_size: int) -> tuple[int, int]:
@@ -214,9 +242,11 @@ class PhaseBatches:
                 picked = torch.arange(n_lines)
             else:  # replay: a fresh draw without replacement each epoch (cycling if it asks for more)
                 g = torch.Generator().manual_seed(derived_seed(seed, self.phase, epoch, c))
-                reps = math.ceil(n_rows / n_lines) if n_lines else 0
-                picked = torch.cat([torch.randperm(n_lines, generator=g) for _ in range(reps)])[:n_rows] \
-                    if reps else torch.zeros(0, dtype=torch.long)
+                reps = math.ceil(n_rows / n_lines) if n_lines else 0  # at most MAX_REPLAY_CYCLES
+                picked = torch.empty(reps * n_lines, dtype=torch.long)
+                for r in range(reps):  # filled in place: no list of `reps` tensors
+                    picked[r * n_lines: (r + 1) * n_lines] = torch.randperm(n_lines, generator=g)
+                picked = picked[:n_rows]
             tasks.append(torch.full((len(picked),), c, dtype=torch.long))
             lines.append(picked)
         tasks_t, lines_t = torch.cat(tasks), torch.cat(lines)

@@ -18,14 +18,16 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from ..config import MAX_SEED, check_device_name
+from ..config import DEVICE, MAX_SEED
 from ..errors import ConfigError, MemscopeError
 from ..models.lm import LanguageModel
 from ..models.load import HUGGING_FACE, load_lm, model_kind
 from ..runconfig import load_run_config
+from ..settings import Range, validate
 from .items import MCItem, PairedItem, read_items
 from .relations import MULTIPLE_CHOICE, NOTA, RELATIONS, Relation, choose_relations, consistent
 from .stats import N_RESAMPLES, summarize_outcomes
@@ -38,21 +40,17 @@ _INTEGER = re.compile(r"\s*(-?\d+)")
 
 @dataclass(frozen=True)
 class MetamorphicSettings:
-    device: str = "auto"
-    batch_size: int | None = None
-    """Sequences per forward pass (default 256 memscope, 8 Hugging Face)."""
-    seed: int = 0
+    device: Annotated[str, DEVICE] = "auto"
+    """Device of the forward passes; auto takes CUDA when present."""
+    batch_size: Annotated[int | None, Range(1, 4096)] = None
+    """Sequences per forward pass; none: 256 for memscope runs, 8 for Hugging Face models."""
+    seed: Annotated[int, Range(0, MAX_SEED)] = 0
     """Seed of the rewrites' choices (shuffle order, replaced distractor) and of the bootstrap."""
-    n_resamples: int = N_RESAMPLES
+    n_resamples: Annotated[int, Range(100, 100_000)] = N_RESAMPLES
+    """Bootstrap resamples of the confidence intervals."""
 
     def __post_init__(self):
-        check_device_name(self.device)
-        if self.batch_size is not None and not 1 <= self.batch_size <= 4096:
-            raise ConfigError(f"batch_size={self.batch_size} must lie in 1..4096", param="batch_size")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"seed={self.seed} must lie in 0..{MAX_SEED}", param="seed")
-        if not 100 <= self.n_resamples <= 100_000:
-            raise ConfigError(f"n_resamples={self.n_resamples} must lie in 100..100000")
+        validate(self)  # types, ranges and the device name, as annotated
 
 
 @dataclass

@@ -2,9 +2,13 @@
 one in memory) or a Hugging Face causal LM saved on disk. Measures and the evaluation protocol see only
 this: tokenize, score, continue greedily, sample.
 
-Convention shared by both: a text is scored given a BOS context token that is never scored itself (the
-newline before each line of a memscope task; a Hugging Face tokenizer's BOS token, or its EOS token,
-GPT-2's document separator, where it has no BOS).
+Convention shared by both: a text is scored given a BOS context that is never scored itself (the newline
+before each line of a memscope task; for a Hugging Face model, decided once from its tokenizer in
+models/hf.py: the token it adds in front of a text itself, else its BOS token, else its EOS token,
+GPT-2's document separator). `encode` is that convention: the ids every command scores. Prompts for
+generation (`prompt_ids`) are the same ids for a Hugging Face model; a memscope GPT's evaluation prompts
+are given without the BOS, as its trainer has always evaluated them (so a run's figures equal those it
+logged).
 
 This module loads nothing from disk (models/load.py and models/hf.py do), so the trainer can import the
 evaluation protocol, which imports this, without importing the loaders, which import the trainer's config.
@@ -40,7 +44,7 @@ class LanguageModel:
     bos_id: int | None
     """None for a memscope vocabulary without a newline: such a model samples but cannot score texts."""
     bos: str
-    """The BOS token as text, for the output's conventions."""
+    """The ids before each text (the BOS), as text, for the output's conventions."""
     block_size: int
     vocab_size: int
     """Size of the output distribution (the uniform reference spreads over it)."""
@@ -53,6 +57,9 @@ class LanguageModel:
     module: torch.nn.Module | None = None
     """The network behind the functions: put in eval mode while this model computes, then restored, so a
     model still training (the trainer's evaluations) samples without dropout and trains on after."""
+    prompts_with_bos: bool = False
+    """Whether generation prompts (evaluation, `memscope sample`) get the BOS too: True for a Hugging
+    Face model (one convention for every command); False for a memscope GPT, evaluated as trained."""
 
     @classmethod
     def from_gpt(cls, gpt: torch.nn.Module, vocab: Vocab, path: str = "", batch_size: int = 256,
@@ -69,10 +76,15 @@ class LanguageModel:
             last_logits_fn=gpt_last_logits_fn(gpt), module=gpt)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """BOS + the text's tokens, for each text."""
+        """BOS + the text's tokens, for each text: the ids every command scores (the model's one convention)."""
         if self.bos_id is None:
             raise MemscopeError(f"{self.path or 'model'}: its vocabulary has no newline to serve as the BOS token")
         return [[self.bos_id, *ids] for ids in self.tokenize(texts)]
+
+    def prompt_ids(self, texts: list[str]) -> list[list[int]]:
+        """The ids a generation prompt is given: encode() for a Hugging Face model, the bare tokens for a
+        memscope GPT (as its trainer evaluates)."""
+        return self.encode(texts) if self.prompts_with_bos else self.tokenize(texts)
 
     def token_nll_bits(self, seqs: list[list[int]], desc: str | None = None) -> list[torch.Tensor]:
         """Per sequence (BOS first), the (len - 1,) negative log2-probabilities, sliding window beyond

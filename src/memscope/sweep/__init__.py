@@ -27,8 +27,9 @@ from .executors import EXECUTORS, RAY_CONNECT_S, check_executor, train_group_job
 from .groups import activation_size, ensemble_size, estimate_train_s, make_groups, work
 from .index import INDEX, Index, config_hash, list_runs
 from .runner import check_existing, run_grid, run_many
+from .settings import SweepSettings
 
 __all__ = ["MAX_RUNS", "Grid", "Spec", "expand", "grid_size", "load_grid", "load_run_file", "parse_grid", "EXECUTORS",
            "RAY_CONNECT_S", "check_executor", "train_group_job", "within", "activation_size", "ensemble_size",
            "estimate_train_s", "make_groups", "work", "INDEX", "Index", "config_hash", "list_runs", "check_existing",
-           "run_grid", "run_many"]
+           "run_grid", "run_many", "SweepSettings"]

@@ -18,10 +18,10 @@ from pathlib import Path
 from ..errors import MemscopeError
 from ..runconfig import RunConfig
 from ..train import train_group
+from .settings import EXECUTORS
 
 log = logging.getLogger("memscope.sweep")
 
-EXECUTORS = ("local", "pool", "ray")
 RAY_CONNECT_S = 30.0
 """Seconds to wait for a Ray cluster at --address before giving up (Ray itself retries without end)."""
 

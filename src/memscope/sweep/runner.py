@@ -8,14 +8,17 @@ from pathlib import Path
 
 from .. import store
 from ..data.phases import phase_plan
-from ..errors import MemscopeError
+from ..errors import ConfigError, MemscopeError, escape
 from ..runconfig import RunConfig, same_config
+from ..runtime import check_runs
 from ..progress import progress
-from ..runfile import MAX_RUNS, Spec, expand, load_grid
+from ..runfile import Spec, expand, load_grid
 from . import executors
 from .executors import check_executor
 from .groups import make_groups
-from .index import Index
+from ..train.checkpoint import check_state
+from .index import INDEX, Index
+from .settings import SweepSettings
 
 log = logging.getLogger("memscope.sweep")
 
@@ -28,35 +31,58 @@ def run_many(specs: list[Spec], root: Path, executor: str = "local", workers: in
     check_executor(executor)
     root = Path(root)
     check_existing(specs, root)
+    check_runs([rc for _, rc in specs])  # device, callbacks, phases: before the index is created
     index = Index(root)
     try:
         by_name = dict(specs)
         groups = make_groups(specs, root, max_k)
         for name, rc in specs:
-            summary_path = root / name / store.SUMMARY
-            done = summary_path.is_file()
-            index.set(name, rc, "done" if done else "pending",
-                      store.read_json(summary_path, "summary") if done else None)
+            done = (root / name / store.SUMMARY).is_file()
+            index.set(name, rc, "done" if done else "pending", store.read_summary(root / name) if done else None)
         jobs = [[(name, rc.to_dict()) for name, rc in g] for g in groups]
         _run_jobs(jobs, root, executor, workers or (1 if executor == "local" else 2), address, index, by_name,
                   len(specs))
-        return {name: store.read_json(root / name / store.SUMMARY, "summary") for name, _ in specs}
+        return {name: store.read_summary(root / name) for name, _ in specs}
     finally:
         index.close()
 
 
 
 def check_existing(specs: list[Spec], root: Path) -> None:
-    """Refuse the sweep if a run directory of root holds a run other than its spec (other steps, say): the
-    sweep would otherwise list the old run as the new one, or train over it."""
+    """Refuse the sweep, before its store or index is written, if the store or a run directory in it is
+    damaged or not its spec's: the store or its index a link to nothing or out of the store, a special file
+    in their place, a run directory holding files but no config.json (a finished run there would otherwise
+    be reused unchecked), a damaged config.json, summary.json or checkpoint, or a run with other settings
+    (other steps, say: the sweep would otherwise list the old run as the new one, or train over it)."""
+    root = Path(root)
+    if root.is_symlink() and not root.exists():
+        raise MemscopeError(f"--store {escape(root)} is a link to nothing: remove it or choose another store")
+    store.safe_path(root, kind="dir")
+    if not root.exists():
+        return
+    store.safe_path(root, INDEX)
     for name, rc in specs:
-        path = root / name / store.CONFIG
-        if not path.is_file():
+        run_dir = store.safe_path(root, name, kind="dir")
+        if not run_dir.is_dir() or not any(p.name != store.LOCK for p in run_dir.iterdir()):
             continue
-        diffs = same_config(RunConfig.from_dict(store.read_json(path, "run config")), rc)
+        if not store.safe_path(run_dir, store.CONFIG).is_file():
+            raise MemscopeError(f"{escape(run_dir)} holds files but no {store.CONFIG} (a damaged run): remove the "
+                                "directory and rerun the sweep to train it anew")
+        hint = "remove the run's directory and rerun the sweep to train it anew"
+        config = RunConfig.from_dict(store.read_json(run_dir / store.CONFIG, "run config", root=run_dir, hint=hint))
+        diffs = same_config(config, rc)
         if diffs:
-            raise MemscopeError(f"{root / name} holds a run with other settings ({', '.join(diffs[:5])}): "
+            raise MemscopeError(f"{escape(run_dir)} holds a run with other settings ({', '.join(diffs[:5])}): "
                                 "choose another --store or remove it")
+        if store.safe_path(run_dir, store.SUMMARY).is_file():
+            store.read_summary(run_dir, "remove it and rerun the sweep to finish the run from its checkpoint")
+        elif store.safe_path(run_dir, store.CHECKPOINT).is_file():
+            path = run_dir / store.CHECKPOINT
+            state = store.read_metadata(path)
+            if "step" not in state:
+                raise MemscopeError(f"corrupt checkpoint {escape(path)} (no step): remove it and rerun the sweep to "
+                                    "train the run from step 0")
+            check_state(path, state, phase_plan(rc)[-1].end)
 
 
 def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) -> None:
@@ -91,12 +117,14 @@ def _run_jobs(jobs, root, executor, workers, address, index, by_name, n_runs) ->
         raise MemscopeError(f"{len(errors)} group(s) failed, first {errors[0]}; rerun the sweep to retry")
 
 
-def run_grid(path: Path, root: Path, executor: str = "local", workers: int | None = None,
-             address: str | None = None, max_k: int | None = None, max_runs: int | None = None) -> dict:
-    """Train the grid file at path into root (see run_many); max_runs: the most runs it may expand to
-    (None: MAX_RUNS)."""
-    check_executor(executor)  # before the grid is expanded, which can take a while
+def run_grid(path: Path, root: Path, settings: SweepSettings | None = None, **kw) -> dict:
+    """Train the grid file at path into root (see run_many). Settings: a SweepSettings or its fields as
+    keywords (`executor="pool"`, `workers=4`, `ensemble=8`, `max_runs=20_000`)."""
+    if settings is not None and kw:
+        raise ConfigError("give sweep settings as a SweepSettings or as keywords, not both")
+    settings = settings or SweepSettings(**kw)
+    check_executor(settings.executor)  # before the grid is expanded, which can take a while
     grid = load_grid(path)
-    specs = expand(grid, MAX_RUNS if max_runs is None else max_runs)
-    summaries = run_many(specs, root, executor, workers, address, max_k)
+    specs = expand(grid, settings.max_runs)
+    summaries = run_many(specs, root, settings.executor, settings.workers, settings.address, settings.ensemble)
     return {"name": grid.name, "store": str(root), "runs": summaries}

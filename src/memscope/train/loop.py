@@ -21,13 +21,13 @@ from .. import store
 from ..config import TrainConfig, to_dict
 from ..data.phases import PhasePlan, phase_plan, plan_signature
 from ..data.samplers import PhaseBatches, make_source
-from ..errors import MemscopeError
+from ..errors import MemscopeError, escape
 from ..models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
 from ..runconfig import RunConfig, build_run_config, load_run_config, same_config
 from ..progress import progress
 from ..runtime import configure_cpu, resolve_device
 from .callbacks import EvalContext, make_callbacks
-from .checkpoint import load_checkpoints, save_checkpoint
+from .checkpoint import load_checkpoints, nonfinite, save_checkpoint
 from .summary import brief, summarize
 
 __all__ = ["RunConfig", "build_run_config", "load_run_config", "train", "train_group", "group_key", "lr_at",
@@ -87,28 +87,37 @@ def _holds_run(out_dir: Path) -> bool:
 
 
 def _check_dir(rc: RunConfig, out_dir: Path, resume: bool) -> None:
-    """Refuse, before anything is written or locked, a directory that cannot take this run."""
+    """Refuse, before anything is written or locked, a directory that cannot take this run: a file, a link
+    to nothing, files without a run's config.json, a damaged config.json or summary.json."""
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise MemscopeError(f"{escape(out_dir)} is a link to nothing: remove it or choose another --out")
     if out_dir.exists() and not out_dir.is_dir():
-        raise MemscopeError(f"{out_dir} is a file, not a run directory")
+        raise MemscopeError(f"{escape(out_dir)} is a file, not a run directory")
     if _holds_run(out_dir):
         if not resume:
-            raise MemscopeError(f"{out_dir} already holds files; pass --resume to continue the run there "
+            raise MemscopeError(f"{escape(out_dir)} already holds files; pass --resume to continue the run there "
                                 "or choose another --out")
+        if not store.safe_path(out_dir, store.CONFIG).is_file():
+            raise MemscopeError(f"{escape(out_dir)} holds files but no {store.CONFIG}: it is not a run, or a damaged "
+                                "one; choose another --out (or remove the directory)")
         diffs = same_config(load_run_config(out_dir), rc)
         if diffs:
-            raise MemscopeError(f"{out_dir} holds a run with other settings ({', '.join(diffs[:5])}); "
+            raise MemscopeError(f"{escape(out_dir)} holds a run with other settings ({', '.join(diffs[:5])}); "
                                 "choose another --out")
+        if store.safe_path(out_dir, store.SUMMARY).is_file():
+            store.read_summary(out_dir)
 
 
 def _prepare_dir(rc: RunConfig, out_dir: Path) -> dict | None:
     """Under the run's lock: the summary of a run that is already complete; else the temporary files of a
     write that a kill interrupted are removed and a new run's config.json is written (a resumed run keeps
     its own: _check_dir found it equal but for runtime settings)."""
-    if (out_dir / store.SUMMARY).is_file():
-        return store.read_json(out_dir / store.SUMMARY, "summary")
+    if store.safe_path(out_dir, store.SUMMARY).is_file():
+        return store.read_summary(out_dir)
     for tmp in out_dir.glob(".*.tmp"):
-        tmp.unlink()
-    if not (out_dir / store.CONFIG).is_file():
+        if tmp.is_symlink() or not tmp.is_dir():
+            tmp.unlink()
+    if not store.safe_path(out_dir, store.CONFIG).is_file():
         store.write_json(out_dir / store.CONFIG, rc.to_dict())
     return None
 
@@ -191,6 +200,17 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
     return [summaries[i] for i in range(len(rcs))]
 
 
+def _check_exposure(m: _Member, k: int, batches: PhaseBatches) -> None:
+    """A resumed run's exposure counts of this phase have one count per training line of its task."""
+    for c in range(batches.n_tasks):
+        saved = m.exposure.get(f"exposure.{batches.phase}.{c}")
+        want = batches.counts[k][c].shape
+        if saved is not None and saved.shape != want:
+            raise MemscopeError(f"checkpoint {escape(m.path(store.CHECKPOINT))}: exposure.{batches.phase}.{c} holds "
+                                f"{list(saved.shape)} counts, the task {list(want)}: the file is damaged; train the "
+                                "run anew into another --out")
+
+
 def _schedule_origin(plan: list[PhasePlan], step: int) -> int:
     """Step at which the learning-rate schedule last (re)started: 0, or the latest restarting phase's start."""
     return max([p.start for p in plan if p.restart and p.start <= step], default=0)
@@ -208,19 +228,27 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
     plan = phase_plan(rcs[0])
     total = plan[-1].end
 
-    start, wall_before = 0, 0.0
-    if resume and all(m.path(store.CHECKPOINT).is_file() for m in members):
-        state, tensors = load_checkpoints([m.path(store.CHECKPOINT) for m in members], model, optimizer, generators)
+    start, wall_before, tensors = 0, 0.0, [{} for _ in members]
+    if resume and all(store.safe_path(m.out_dir, store.CHECKPOINT).is_file() for m in members):
+        state, tensors = load_checkpoints([m.path(store.CHECKPOINT) for m in members], model, optimizer, generators,
+                                          total=total)
         start, wall_before = int(state["step"]), float(state["wall_s"])
         for m, t in zip(members, tensors):
             m.exposure = {n: v for n, v in t.items() if n.startswith("exposure.")}
-        log.info("resuming %s from step %d", ", ".join(str(m.out_dir) for m in members), start)
-    for m in members:
+        log.info("resuming %s from step %d", ", ".join(escape(m.out_dir) for m in members), start)
+    for m, t in zip(members, tensors):  # every member's log is checked before any is rewritten
         m.history = store.read_metrics(m.path(store.METRICS), up_to_step=start) if start else []
         expected = state.get("n_evals") if start else None
         if expected is not None and len(m.history) != expected:
-            raise MemscopeError(f"{m.path(store.METRICS)} holds {len(m.history)} evaluations up to step {start}, "
-                                f"its checkpoint {expected}: the log was cut; train the run anew into another --out")
+            raise MemscopeError(f"{escape(m.path(store.METRICS))} holds {len(m.history)} evaluations up to step "
+                                f"{start}, its checkpoint {expected}: the log was cut; train the run anew into "
+                                "another --out")
+        bad = nonfinite(t)
+        if bad and not any(r.get("diverged") for r in m.history):
+            raise MemscopeError(f"checkpoint {escape(m.path(store.CHECKPOINT))}: {bad[0]} holds NaN or infinity but "
+                                "the run's log records no divergence: the file is damaged; train the run anew into "
+                                "another --out")
+    for m in members:
         store.rewrite_jsonl(m.path(store.METRICS), m.history)
 
     t0 = time.perf_counter()
@@ -266,6 +294,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
                 optimizer = make_ensemble_optimizer(model, cfg)
             batches = make_batches(rcs, device, phase, generators)
             for k, m in enumerate(members):
+                _check_exposure(m, k, batches)
                 batches.load_counts(k, m.exposure)
         lr = lr_at(step - origin, cfg)
         x, y = batches.next(step - phase.start)

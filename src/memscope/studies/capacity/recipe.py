@@ -33,7 +33,7 @@ import torch
 from ... import settings, store
 from .. import Context, Study, claims_text, get_study, register_study
 from ...claims import PLUMBING_REASON, as_claims
-from ...config import check_device_name
+from ...config import DEVICE
 from ...errors import MemscopeError
 from ...measure.capacity import dataset_memorization
 from ...models.lm import LanguageModel
@@ -407,12 +407,11 @@ def format_capacity(r: dict) -> str:
 class CapacityOptions:
     precision: Annotated[str, Choice("fp32", "bf16")] = "fp32"
     """Training precision: fp32, or bf16 (autocast matmuls; weights and optimizer stay fp32)."""
-    device: str = "auto"
-    """Device for measuring the trained runs: auto, cpu, mps or cuda[:N]."""
+    device: Annotated[str, DEVICE] = "auto"
+    """Device for measuring the trained runs."""
 
     def __post_init__(self):
         settings.validate(self)
-        check_device_name(self.device)
 
 
 @register_study("capacity")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from .. import Context, Study, claims_text, register_study
 from ...runtime import resolve_device
+from ...settings import Pattern
 from ...sweep import Spec
 from ...train import build_run_config
 from .report import write_outputs
@@ -93,8 +95,8 @@ def build_specs(profile: Profile, seeds: int, withheld: str | None) -> list[Spec
 # ----------------------------------------------------------------------------- the study
 @dataclass(frozen=True)
 class TbttOptions:
-    withheld: str | None = None
-    """Another withheld pair for arithmetic and combined, e.g. 2,3 (default the paper's 5,7)."""
+    withheld: Annotated[str, Pattern(r"[0-9]+,[0-9]+(;[0-9]+,[0-9]+)*", "pairs of digits a,b;c,d")] = "5,7"
+    """The withheld pairs of arithmetic and combined, e.g. 2,3 (the paper's 5,7); never empty."""
 
 
 @register_study("tbtt")
