@@ -321,8 +321,8 @@ def cmd_runs(args) -> None:
     from .sweep import list_runs
     from .train.summary import brief
     rows = list_runs(Path(args.store))
-    text = "\n".join(f"{r['status']:<8} {r['name']:<48} {r['config_hash']}  {brief(r['summary'] or {})}"
-                     for r in rows) or "no runs"
+    text = "\n".join(f"{r['status']:<8} {r['name']:<48} {r['config_hash']}  "
+                     + (r["damage"] if r.get("damage") else brief(r["summary"] or {})) for r in rows) or "no runs"
     _print({"runs": rows}, args.json, text)
 
 

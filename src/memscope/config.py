@@ -173,7 +173,7 @@ class Preset:
     note: str = ""
 
 
-# Too Big to Think (Barron & White 2025), ../shared/REFERENCE.md section 1.
+# Too Big to Think (Barron & White 2025), docs/REFERENCE.md section 1.
 _N_TRAIN = {"learning_rate": 1e-2, "min_lr": 1e-4, "weight_decay": 0.0}
 PRESETS: dict[str, Preset] = {
     "n14": Preset({"n_layer": 1, "n_head": 1, "n_embd": 14, "mlp_expansion": 1}, _N_TRAIN),

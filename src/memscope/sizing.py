@@ -20,7 +20,7 @@ attack is at chance whatever else holds; on compressible text a small model can 
 dataset's bits and still be at chance, since members and non-members alike are then predictable), then
 dataset bits against capacity. A text's tokens here are its characters, not Morris et al.'s BPE tokens
 (an English BPE token is about 4 characters and carries more bits), so the threshold of 100 carries over
-only roughly. Their printed sigmoid law is internally inconsistent (../shared/REFERENCE.md), so only the
+only roughly. Their printed sigmoid law is internally inconsistent (docs/REFERENCE.md), so only the
 regime is given here.
 """
 from __future__ import annotations

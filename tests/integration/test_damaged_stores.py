@@ -200,7 +200,7 @@ def test_a_dangling_out_is_one_line_from_python(tmp_path):
 
 @pytest.mark.parametrize("damage, needle", [
     ("no-config", f"{RUN0} holds files but no config.json (a damaged run)"),
-    ("empty-summary", "summary.json (Expecting value"),
+    ("empty-summary", "summary.json (Expecting value: line 1 column 1 (char 0)); remove it and rerun the sweep"),
     ("object-summary", "summary.json (task is missing)"),
     ("step", "step inf is not a step of this run (0..10)"),
     ("index-link", "index.sqlite is a link to nothing"),

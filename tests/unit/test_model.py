@@ -7,7 +7,7 @@ from memscope.models.gpt import GPT
 from memscope.runconfig import build_run_config
 from memscope.train.loop import lr_at
 
-# ../shared/REFERENCE.md section 1: the paper's convention (all but the position embedding).
+# docs/REFERENCE.md section 1: the paper's convention (all but the position embedding).
 PAPER_COUNTS = {
     "arithmetic": {"n14": 1456, "n28": 5264, "n56": 19936, "mlt": 10628352},
     "capitals": {"n14": 1932, "n28": 6216, "n56": 21840, "mlt": 10641408},

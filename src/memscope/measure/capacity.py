@@ -1,4 +1,4 @@
-"""Memorized bits, capacity and bits per parameter (Morris et al. 2025, ../shared/REFERENCE.md section 2).
+"""Memorized bits, capacity and bits per parameter (Morris et al. 2025, docs/REFERENCE.md section 2).
 
 Estimator. For a sequence x drawn uniformly (S symbols from V), its information content is
 H(x) = S*log2(V) bits; a model that assigns it negative log2-likelihood NLL(x) stores

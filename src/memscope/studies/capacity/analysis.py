@@ -39,7 +39,7 @@ from ...measure.stats import mean_sd, t_interval
 RATIOS = (0.5, 1.0, 2.0, 4.0)
 """The cells every size has: dataset bits / expected capacity."""
 
-# Morris et al. 2025 (../shared/REFERENCE.md section 2): means of 16 configurations, all parameters.
+# Morris et al. 2025 (docs/REFERENCE.md section 2): means of 16 configurations, all parameters.
 PAPER = {"bits_per_param_bf16": 3.51, "bits_per_param_fp32": 3.83, "fitted_slope_bf16": 3.64,
          "range_bf16": [2.86, 3.94], "range_fp32": [3.02, 4.23], "headline": 3.6,
          "parameter_convention": "total"}

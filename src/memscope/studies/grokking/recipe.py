@@ -68,7 +68,7 @@ PROFILES = {
     # Plumbing check (tests): every table, figure and claim from a few steps; shows no claim.
     "tiny": Profile(p=11, weight_decays=(0.0, 1.0), fractions=(0.5,), seeds=2, steps=30, eval_interval=10,
                     n_embd=16, n_head=2, learning_rate=3e-3, note="plumbing check, 30 steps"),
-    # Nanda et al. 2023 (../shared/REFERENCE.md section 8): 1 layer, width 128, 4 heads, MLP 512, lr 1e-3,
+    # Nanda et al. 2023 (docs/REFERENCE.md section 8): 1 layer, width 128, 4 heads, MLP 512, lr 1e-3,
     # weight decay 1.0, 30% of the pairs, full batch; memscope's GPT keeps its LayerNorm, learned positions
     # and tied embeddings (theirs has no LayerNorm and separate unembedding).
     "paper": Profile(p=113, weight_decays=(0.0, 0.1, 1.0), fractions=(0.3, 0.5), seeds=3, steps=25_000,

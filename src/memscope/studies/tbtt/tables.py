@@ -22,7 +22,7 @@ from ...measure.stats import mean_sd, t_interval
 
 TASKS = ("arithmetic", "capitals", "combined")
 
-# ../shared/REFERENCE.md section 1: the paper's best checkpoints (one seed, withheld pairs 5,7).
+# docs/REFERENCE.md section 1: the paper's best checkpoints (one seed, withheld pairs 5,7).
 PUBLISHED = {
     ("arithmetic", "n14"): {"add_acc": 1.00, "sub_acc": 1.00, "withheld_correct": 40},
     ("arithmetic", "n28"): {"add_acc": 0.98, "sub_acc": 0.98, "withheld_correct": 0},
