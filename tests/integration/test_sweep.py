@@ -190,3 +190,39 @@ def test_the_estimate_times_each_group_once_and_counts_only_missing_runs(tmp_pat
     run_many(specs[:2], tmp_path)
     assert estimate_train_s(specs, tmp_path) == pytest.approx(0.01 * 30)
     assert estimate_train_s(specs[:2], tmp_path) == 0
+
+
+def _ray_sweep(tmp_path, env_extra: dict, store: str = "s"):
+    """`memscope sweep --executor ray` of one tiny run in a fresh process (Ray's settings come from the
+    environment, which must not leak into the test process)."""
+    import os
+    import subprocess
+    import sys
+    grid = _grid_file(tmp_path, {"task": "arithmetic", "model": "n14", "seeds": 1, "settings": {
+        "steps": 20, "eval_interval": 20, "batch_size": 16, "eval_samples": 1, "warmup_steps": 2,
+        "lr_decay_steps": 20}})
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")},
+           "PYTHONPATH": os.pathsep.join(sys.path), **env_extra}
+    return subprocess.run([sys.executable, "-m", "memscope", "-q", "sweep", str(grid), "--store",
+                           str(tmp_path / store), "--executor", "ray", "--workers", "1"], env=env,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_ray_starts_where_its_token_file_cannot_be_written(tmp_path):
+    """Current Ray starts a local instance with token authentication and writes the token to
+    ~/.ray/auth_token; with a home where that cannot be written, the sweep still runs (the token goes
+    through RAY_AUTH_TOKEN, one of Ray's documented token sources)."""
+    pytest.importorskip("ray")
+    not_a_dir = tmp_path / "home-is-a-file"
+    not_a_dir.write_text("")
+    done = _ray_sweep(tmp_path, {"HOME": str(not_a_dir)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "s" / "arithmetic-n14-seed0" / "summary.json").is_file()
+
+
+def test_ray_that_cannot_start_is_one_line_and_leaves_no_store(tmp_path):
+    pytest.importorskip("ray")
+    done = _ray_sweep(tmp_path, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "no-token")})
+    errors = [line for line in done.stderr.splitlines() if line.startswith("memscope: error:")]
+    assert done.returncode == 2 and len(errors) == 1 and "could not start a local Ray instance" in errors[0]
+    assert "Traceback" not in done.stderr and not (tmp_path / "s").exists()

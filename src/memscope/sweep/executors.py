@@ -4,6 +4,7 @@ Each yields (job, summaries or the exception the job raised), as jobs finish.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -91,11 +92,44 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return (m.group(1), int(m.group(2))) if m else None
 
 
+def _ray_token_for_local_instance() -> None:
+    """Ray (2.59 on) starts a local instance with token authentication and keeps the token in
+    ~/.ray/auth_token, unless RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH names one (Ray's token sources, in its
+    order of precedence). Where that default file cannot be written (no home directory, a read-only one),
+    the instance this process starts gets a fresh token through RAY_AUTH_TOKEN instead: authentication stays
+    on, and Ray's own processes, started from this one, inherit it."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no home directory to be found
+        home = None
+    token_file = home / ".ray" / "auth_token" if home is not None else None
+    if token_file is not None and token_file.is_file():
+        return
+    parent = token_file.parent if token_file is not None else None
+    while parent is not None and not parent.exists():
+        parent = parent.parent if parent != parent.parent else None
+    if parent is not None and parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+        return
+    import secrets
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
 def _ray_connect(ray, address: str | None, workers: int, timeout_s: float = RAY_CONNECT_S) -> None:
     """ray.init on a local instance, or on the cluster at address within timeout_s seconds: Ray alone retries
-    an address that does not answer for ever."""
+    an address that does not answer for ever. A failure to start is one line saying what to set."""
     if not address:
-        ray.init(log_to_driver=False, num_cpus=workers, include_dashboard=False)
+        _ray_token_for_local_instance()
+        try:
+            ray.init(log_to_driver=False, num_cpus=workers, include_dashboard=False)
+        except Exception as e:  # Ray raises many kinds (OSError from its token file, RuntimeError, ...)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise MemscopeError(f"could not start a local Ray instance ({type(e).__name__}: {first}); Ray keeps "
+                                "its token in ~/.ray/auth_token: set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, or "
+                                "run with a writable HOME", param="executor") from None
         return
     where = _host_port(address)
     if where:  # an unknown host or a closed port fails at once, without Ray's retries
@@ -107,7 +141,13 @@ def _ray_connect(ray, address: str | None, workers: int, timeout_s: float = RAY_
            f"no Ray cluster answered at address={address} within {timeout_s:.0f} s")
 
 
-def _submit_ray(jobs, root, workers, address):
+@contextlib.contextmanager
+def session(executor: str, workers: int, address: str | None):
+    """What an executor needs for a whole sweep, set up before the store is written: for ray, the
+    connection (a local instance started here is shut down at the end); nothing for the others."""
+    if executor != "ray":
+        yield
+        return
     try:
         import ray
     except ImportError:
@@ -116,6 +156,15 @@ def _submit_ray(jobs, root, workers, address):
     if started:
         _ray_connect(ray, address, workers)
     try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _submit_ray(jobs, root, workers, address):
+    import ray
+    with session("ray", workers, address):  # already connected when the sweep opened its session
         remote = ray.remote(num_cpus=1, max_retries=0)(train_group_job)
         pending = {remote.remote(job, str(root.resolve())): job for job in jobs}
         while pending:
@@ -125,9 +174,6 @@ def _submit_ray(jobs, root, workers, address):
                 yield job, ray.get(done[0])
             except Exception as e:  # RayTaskError wraps the job's own exception
                 yield job, getattr(e, "cause", None) or e
-    finally:
-        if started:
-            ray.shutdown()
 
 
 SUBMIT = {"local": _submit_local, "pool": _submit_pool, "ray": _submit_ray}

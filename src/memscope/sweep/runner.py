@@ -32,19 +32,21 @@ def run_many(specs: list[Spec], root: Path, executor: str = "local", workers: in
     root = Path(root)
     check_existing(specs, root)
     check_runs([rc for _, rc in specs])  # device, callbacks, phases: before the index is created
-    index = Index(root)
-    try:
-        by_name = dict(specs)
-        groups = make_groups(specs, root, max_k)
-        for name, rc in specs:
-            done = (root / name / store.SUMMARY).is_file()
-            index.set(name, rc, "done" if done else "pending", store.read_summary(root / name) if done else None)
-        jobs = [[(name, rc.to_dict()) for name, rc in g] for g in groups]
-        _run_jobs(jobs, root, executor, workers or (1 if executor == "local" else 2), address, index, by_name,
-                  len(specs))
-        return {name: store.read_summary(root / name) for name, _ in specs}
-    finally:
-        index.close()
+    workers = workers or (1 if executor == "local" else 2)
+    with executors.session(executor, workers, address):  # a Ray that cannot start leaves no store behind
+        index = Index(root)
+        try:
+            by_name = dict(specs)
+            groups = make_groups(specs, root, max_k)
+            for name, rc in specs:
+                done = (root / name / store.SUMMARY).is_file()
+                index.set(name, rc, "done" if done else "pending",
+                          store.read_summary(root / name) if done else None)
+            jobs = [[(name, rc.to_dict()) for name, rc in g] for g in groups]
+            _run_jobs(jobs, root, executor, workers, address, index, by_name, len(specs))
+            return {name: store.read_summary(root / name) for name, _ in specs}
+        finally:
+            index.close()
 
 
 
