@@ -157,8 +157,21 @@ def claims_markdown(claims) -> str:
 _CLASS = {HELD: "ok", NOT_HELD: "no", NOT_ESTABLISHED: "ne"}
 
 
+def claim_badge(c: Claim, note: bool = True) -> str:
+    """The verdict as a badge (green held, red did not hold, grey not established): a plumbing profile's
+    claim reads "not established: plumbing profile", the rest of its reason in a note under the badge (with
+    note) and in its tooltip."""
+    text, why = c.verdict, ""
+    if c.verdict == NOT_ESTABLISHED and c.reason:
+        head, _, why = c.reason.partition("; ")
+        text = f"{c.verdict}: {head}"
+    after = f"<span class='why'>{html.escape(why)}</span>" if why and note else ""
+    return f"<span class='badge {_CLASS[c.verdict]}' title='{html.escape(_label(c))}'>{html.escape(text)}</span>{after}"
+
+
 def claims_html(claims) -> str:
-    """Judged claims as one HTML table: claim, rule, statistic with interval and bounds, verdict, evidence."""
+    """Judged claims as one HTML table: claim, rule, statistic with interval and bounds, verdict (a badge),
+    evidence."""
     rows = []
     for c in as_claims(claims):
         stat = f"{html.escape(c.statistic)} = {_fmt(c.value)}"
@@ -168,7 +181,7 @@ def claims_html(claims) -> str:
             stat += f"; threshold {_fmt(c.threshold)}"
         rows.append(f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(c.statement)}</td>"
                     f"<td>{html.escape(c.rule)}</td><td>{stat}</td>"
-                    f"<td class='{_CLASS[c.verdict]}'>{html.escape(_label(c))}</td>"
+                    f"<td class='verdict'>{claim_badge(c)}</td>"
                     f"<td>{html.escape(c.evidence)}</td></tr>")
     head = "".join(f"<th>{h}</th>" for h in ("claim", "statement", "rule (fixed before the runs)",
                                               "deciding statistic", "verdict", "evidence"))

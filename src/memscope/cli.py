@@ -99,8 +99,10 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _run_config(args):
-    from .runconfig import build_run_config
-    overrides = _overrides(args.overrides)
+    from .runconfig import build_run_config, resumed_config
+    own = getattr(args, "resume", False) and not (args.task or args.model or args.config)  # --resume RUN
+    bare = [p for p in args.overrides if "=" not in p] if own else []
+    overrides = _overrides([p for p in args.overrides if p not in bare])
     for dest, value in vars(args).items():  # --learning-rate 3e-3 is train.learning_rate=3e-3
         if dest.startswith(RUN_FLAG_PREFIXES) and value is not None:
             if dest in overrides:
@@ -111,6 +113,9 @@ def _run_config(args):
             raise MemscopeError("--config names the task and model: drop --task and --model")
         from .runfile import load_run_file
         return load_run_file(Path(args.config), overrides)
+    if own:  # the run's own settings (steps=N beyond them continues a finished run)
+        args.out, rc = resumed_config(args.out, bare, overrides)
+        return rc
     if not args.task or not args.model:
         raise MemscopeError("give --task and --model, or a run file with --config")
     return build_run_config(args.task, args.model, overrides)
@@ -337,6 +342,12 @@ def cmd_export(args) -> None:
     _print(r, args.json, f"exported {args.run} (step {r['step']}) as {r['architecture']} to {r['out']}")
 
 
+def cmd_report(args) -> None:
+    from .report_index import build_index, format_index
+    r = build_index(Path(args.dir), Path(args.out) if args.out else None)
+    _print(r, args.json, format_index(r))
+
+
 def cmd_size(args) -> None:
     from .sizing import format_size, read_text, size_dataset
     r = size_dataset(text=read_text(Path(args.text)) if args.text is not None else None, bits=args.bits,
@@ -397,7 +408,8 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train one model with the paper's protocol")
     run_args(s)
     s.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS)")
-    s.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out (or --resume RUN) from its "
+                   "checkpoint; a finished run given more --steps continues as a new phase (see --continue-lr)")
     run_settings_flags(s)
     task_settings_in_help(s)
     s.set_defaults(func=cmd_train)
@@ -495,6 +507,12 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default="final", help="final or best (as memscope eval)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("report", help="one index page over every study and audit result under a directory")
+    s.add_argument("dir", help="directory searched for study results (tables.json, results.json) and audits")
+    s.add_argument("--out", help="directory for index.html (default: DIR)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("size", help="information in a dataset and the model size that could memorize it")
     src = s.add_mutually_exclusive_group(required=True)

@@ -35,6 +35,7 @@ def check_device_name(name: str) -> None:
 POS_ENCODINGS = ("learned", "none")
 SAMPLERS = ("windows", "aligned", "epochs")
 LR_SCHEDULES = ("cosine", "wsd")
+CONTINUE_LRS = ("constant", "rewarm")
 BUILTIN_CALLBACKS = ("protocol", "best", "early_stop")
 PRECISIONS = ("fp32", "bf16")
 
@@ -91,6 +92,10 @@ class TrainConfig:
     lr_decay_steps)."""
     cooldown_steps: Annotated[int, Range(0, MAX_STEPS)] = 0
     """wsd only: steps of linear decay ending at lr_decay_steps."""
+    continue_lr: Annotated[str, Choice(*CONTINUE_LRS)] = "constant"
+    """How `train --resume RUN --steps N` continues a finished run for more steps: constant (the learning rate
+    the run ended with, held; AdamW's moments carried over) or rewarm (fresh AdamW moments and this schedule
+    from its step 0 again, a new warmup and decay, as a phase with restart)."""
     weight_decay: Annotated[float, Range(0)] = 0.0
     """AdamW decay, applied to 2-D weights only (matmuls and embeddings)."""
     beta1: Annotated[float, Range(0, 1, hi_open=True)] = 0.9

@@ -6,20 +6,24 @@ optimizer state and learning-rate schedule carry over too unless the phase says 
 pretraining with a fresh optimizer and a new warmup). A run without phases is one phase of its task for
 `train.steps` (or `train.epochs`): today's single-task run.
 
+A finished run continued for more steps (`train --resume RUN --steps N`) keeps its config and lists the
+phases that continued it under `continued` (each on the last phase's tasks, for the steps added; its
+learning rate held at the run's final one, or its schedule restarted: train.continue_lr).
+
 A mixture: the phase's first task is its main data; each further task has a `share` of the rows (replay).
 How a share is drawn depends on the sampler (data/samplers.py).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
 from . import store
 from .config import (MAX_STEPS, ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset,
                      to_dict)
-from .errors import ConfigError, MemscopeError
+from .errors import ConfigError, MemscopeError, escape
 from .settings import Range, suggest, unknown, validate
 from .tasks import Task, get_task_class, make_task
 from .vocab import Vocab
@@ -53,10 +57,13 @@ class PhaseConfig:
     """Epochs of the main task (epochs sampler only); the replay tasks add their share on top."""
     restart: bool = False
     """Fresh AdamW moments and the learning-rate schedule from its step 0 at the phase start."""
+    constant_lr: Annotated[float | None, Range(0, 10)] = None
+    """A learning rate held through the phase instead of the run's schedule (a continued run's phase with
+    continue_lr=constant holds the rate the run ended with); None: the schedule."""
 
     def __post_init__(self):
         try:  # types and ranges, as annotated, in a message that names the phase
-            validate(self, ("name", "steps", "epochs", "restart"))
+            validate(self, ("name", "steps", "epochs", "restart", "constant_lr"))
         except ConfigError as e:
             raise ConfigError(f"phase {self.name!r}: {e}", param=e.param) from None
         if not self.tasks:
@@ -72,14 +79,17 @@ class PhaseConfig:
             raise ConfigError(f"phase {self.name!r} needs exactly one of steps or epochs")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "steps": self.steps, "epochs": self.epochs, "restart": self.restart,
-                "tasks": [t.to_dict() for t in self.tasks]}
+        d = {"name": self.name, "steps": self.steps, "epochs": self.epochs, "restart": self.restart,
+             "tasks": [t.to_dict() for t in self.tasks]}
+        if self.constant_lr is not None:
+            d["constant_lr"] = self.constant_lr
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "phase") -> "PhaseConfig":
         if not isinstance(d, dict):
             raise ConfigError(f"{where} must be a table")
-        known = {"name", "steps", "epochs", "restart", "tasks"}
+        known = {"name", "steps", "epochs", "restart", "tasks", "constant_lr"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -100,7 +110,11 @@ class PhaseConfig:
             value = d.get(key)
             if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
                 raise ConfigError(f"{where}.{key} = {value!r} must be {'true or false' if kind is bool else 'an integer'}")
-        return cls(tuple(specs), str(d.get("name", "")), d.get("steps"), d.get("epochs"), d.get("restart", False))
+        lr = d.get("constant_lr")
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
+            raise ConfigError(f"{where}.constant_lr = {lr!r} must be a number")
+        return cls(tuple(specs), str(d.get("name", "")), d.get("steps"), d.get("epochs"), d.get("restart", False),
+                   None if lr is None else float(lr))
 
 
 @dataclass(frozen=True)
@@ -116,12 +130,16 @@ class RunConfig:
     train: TrainConfig
     preset: str | None = None
     phases: tuple[PhaseConfig, ...] = ()
+    continued: tuple[PhaseConfig, ...] = ()
+    """Phases added after the run finished (train --resume RUN --steps N), trained after its own."""
 
     def to_dict(self) -> dict:
         d = {"task": self.task, "task_params": self.task_params, "preset": self.preset,
              "model": to_dict(self.model), "train": to_dict(self.train)}
         if self.phases:
             d["phases"] = [p.to_dict() for p in self.phases]
+        if self.continued:
+            d["continued"] = [p.to_dict() for p in self.continued]
         return d
 
     @classmethod
@@ -129,9 +147,12 @@ class RunConfig:
         try:
             task = make_task(d["task"], d.get("task_params") or {})
             phases = tuple(PhaseConfig.from_dict(p, f"phases[{i}]") for i, p in enumerate(d.get("phases") or []))
+            continued = tuple(PhaseConfig.from_dict(p, f"continued[{i}]")
+                              for i, p in enumerate(d.get("continued") or []))
             return cls(task=task.name, task_params=task.params(),
                        model=from_dict(ModelConfig, d["model"], "model"),
-                       train=from_dict(TrainConfig, d["train"], "train"), preset=d.get("preset"), phases=phases)
+                       train=from_dict(TrainConfig, d["train"], "train"), preset=d.get("preset"), phases=phases,
+                       continued=continued)
         except (KeyError, TypeError, AttributeError) as e:
             raise MemscopeError(f"config is missing or malforms {e}") from None
 
@@ -139,11 +160,15 @@ class RunConfig:
         return make_task(self.task, self.task_params)
 
     def phase_list(self) -> tuple[PhaseConfig, ...]:
-        """The phases to train: the configured ones, or the run's task as one phase."""
+        """The phases to train: the configured ones, or the run's task as one phase; then the continued ones."""
         if self.phases:
-            return self.phases
+            return self.phases + self.continued
         length = {"epochs": self.train.epochs} if self.train.epochs is not None else {"steps": self.train.steps}
-        return (PhaseConfig((TaskSpec(self.task, self.task_params),), **length),)
+        return (PhaseConfig((TaskSpec(self.task, self.task_params),), **length),) + self.continued
+
+    def base(self) -> "RunConfig":
+        """The run as it was first configured, without the phases that continued it."""
+        return replace(self, continued=()) if self.continued else self
 
     def eval_tasks(self) -> list[tuple[str, Task]]:
         """(label, task) for every distinct task of the run, in order of first use; labels are task names,
@@ -252,6 +277,28 @@ def same_config(old: RunConfig, new: RunConfig) -> list[str]:
         elif json.dumps(x, sort_keys=True) != json.dumps(y, sort_keys=True):
             diffs.append(section)
     return diffs
+
+
+def resumed_config(out: str | None, bare: list[str], overrides: dict[str, object]) -> tuple[Path, RunConfig]:
+    """`train --resume RUN` (or `--out RUN --resume`) without --task, --model or --config: the run directory
+    and its own config (as first configured) with the model and train settings given applied (the trainer
+    refuses any that differ from the run's but steps, continue_lr and the runtime fields)."""
+    runs = list(dict.fromkeys([*([out] if out else []), *bare]))
+    if len(runs) != 1:
+        raise ConfigError("give --task and --model, a run file with --config, or the run to resume (--resume RUN)"
+                          if not runs else f"give one run to resume, not {', '.join(escape(r) for r in runs)}")
+    run = Path(runs[0])
+    rc = load_run_config(run).base()
+    groups = {"model": to_dict(rc.model), "train": to_dict(rc.train)}
+    for key, value in overrides.items():
+        group, _, name = key.rpartition(".")
+        found = [g for g in groups if name in groups[g] and group in ("", g)]
+        if len(found) != 1:
+            raise ConfigError(f"setting {key!r}: resuming {escape(run)} by its directory takes its model and "
+                              "training settings only (steps=N continues a finished run)")
+        groups[found[0]][name] = value
+    return run, replace(rc, model=from_dict(ModelConfig, groups["model"], "model"),
+                        train=from_dict(TrainConfig, groups["train"], "train"))
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

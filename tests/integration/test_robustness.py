@@ -234,8 +234,8 @@ case("train-out-finished-run-without-resume",
      lambda F, O: ["train", "--task", "arithmetic", "--model", "n14", "--steps", "20", *TINY, "--out", F / "run"],
      "--resume")
 case("train-resume-other-settings",
-     lambda F, O: ["train", "--task", "arithmetic", "--model", "n14", "--steps", "40", *TINY, "--out", F / "run",
-                   "--resume"], "train.steps")
+     lambda F, O: ["train", "--task", "arithmetic", "--model", "n14", "--steps", "20", *TINY, "learning_rate=0.005",
+                   "--out", F / "run", "--resume"], "train.learning_rate")
 case("train-resume-corrupt-checkpoint",
      lambda F, O: ["train", "--task", "arithmetic", "--model", "n14", "--steps", "20", *TINY,
                    "--out", F / "run_bad_checkpoint", "--resume"], "checkpoint")

@@ -149,7 +149,10 @@ def test_missing_and_corrupt_runs(tiny_run, cli, tmp_path):
 
 def test_existing_run_needs_resume_and_matching_settings(tiny_run, cli):
     _one_line_error(*cli("train", *TINY, "--steps", "60", "--out", tiny_run), "pass --resume")
-    _one_line_error(*cli("train", *TINY, "--steps", "80", "--out", tiny_run, "--resume"), "train.steps")
+    _one_line_error(*cli("train", *TINY, "--steps", "40", "--out", tiny_run, "--resume"),
+                    "the run already has 60 steps")  # more steps would continue it (tests/integration/test_continue.py)
+    _one_line_error(*cli("train", *TINY, "--steps", "60", "learning_rate=0.005", "--out", tiny_run, "--resume"),
+                    "train.learning_rate")
 
 
 def test_tasks_lists_the_registry(cli_json):

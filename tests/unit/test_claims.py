@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from memscope.claims import Claim, as_claims, claims_html, claims_markdown, claims_text, clip, compare, verdict_of
+from memscope.claims import (Claim, as_claims, claim_badge, claims_html, claims_markdown, claims_text, clip, compare,
+                             verdict_of)
 
 
 def _claim(**kw):
@@ -66,5 +67,16 @@ def test_one_printer_one_markdown_list_one_html_table():
     assert claims_markdown(claims[:1]) == "- **held**: C1 n14 generalizes (rule: share > 0.5). 2 of 3 seeds"
     page = claims_html([_claim(statement="a <b> & c")] + claims[1:])
     assert "a &lt;b&gt; &amp; c" in page and "<b>" not in page
-    assert page.count("<tr>") == 4 and "class='ok'" in page and "class='no'" in page and "class='ne'" in page
+    assert page.count("<tr>") == 4
+    assert "class='badge ok'" in page and "class='badge no'" in page and "class='badge ne'" in page
     assert "share of seeds = 0.67 [0.2, 0.9] (bootstrap over seeds, 95%); threshold 0.5" in page
+
+
+def test_a_plumbing_claim_is_a_grey_badge_with_its_reason():
+    c = _claim().unjudged("plumbing profile; the rule alone reads 'held'")
+    badge = claim_badge(c)
+    assert badge.startswith("<span class='badge ne' title='not established (plumbing profile; the rule alone")
+    assert ">not established: plumbing profile</span><span class='why'>the rule alone reads &#x27;held&#x27;" in badge
+    assert claim_badge(_claim()).endswith(">held</span>")
+    assert "'badge no'" in claim_badge(_claim(verdict="did not hold"))
+    assert ">not established: too few seeds</span>" in claims_html([_claim().unjudged("too few seeds")])

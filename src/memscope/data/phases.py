@@ -22,6 +22,8 @@ class PhasePlan:
     rows_per_epoch: int | None
     """Rows of one epoch (epochs sampler), else None."""
     steps_per_epoch: int | None
+    lr: float | None = None
+    """A learning rate held through the phase (PhaseConfig.constant_lr), else None: the run's schedule."""
 
     @property
     def end(self) -> int:
@@ -44,7 +46,8 @@ def phase_plan(rc: RunConfig) -> list[PhasePlan]:
             if phase.epochs is not None:
                 raise ConfigError(f"phase {phase.name or i}: a length in epochs needs sampler=epochs")
             steps = phase.steps
-        plans.append(PhasePlan(i, phase.name or f"phase{i + 1}", start, steps, sampler, phase.restart, rows, spe))
+        plans.append(PhasePlan(i, phase.name or f"phase{i + 1}", start, steps, sampler, phase.restart, rows, spe,
+                               phase.constant_lr))
         start += steps
         if start > MAX_STEPS:
             raise ConfigError(f"the phases ask for {start:,} steps, more than the limit of {MAX_STEPS:,}")
@@ -53,8 +56,8 @@ def phase_plan(rc: RunConfig) -> list[PhasePlan]:
 
 def plan_signature(rc: RunConfig) -> str:
     """What runs trained together must share about their data order: each phase's length, sampler, epoch
-    size, restart, and its tasks' names and shares (their parameters may differ)."""
+    size, restart, held learning rate, and its tasks' names and shares (their parameters may differ)."""
     sig = [{"steps": p.steps, "sampler": p.sampler, "rows_per_epoch": p.rows_per_epoch, "restart": p.restart,
-            "tasks": [(t.task, t.share) for t in phase.tasks]}
+            "tasks": [(t.task, t.share) for t in phase.tasks], **({} if p.lr is None else {"lr": p.lr})}
            for p, phase in zip(phase_plan(rc), rc.phase_list())]
     return json.dumps(sig, sort_keys=True)

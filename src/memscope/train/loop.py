@@ -4,7 +4,8 @@ evaluation, checkpoints, and exact resume.
 A single run is the group of one. Every eval_interval steps, and at the end of every phase, each run is
 evaluated by its callbacks (train/callbacks.py), logged in metrics.jsonl and checkpointed; with resume,
 runs continue from their checkpoints (anywhere inside any phase) and end with the figures and weights of
-an uninterrupted run (CPU, same seeds).
+an uninterrupted run (CPU, same seeds). A finished run resumed with more steps is continued by a phase
+appended to its config.json (_resumed), its metrics appended to.
 """
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ import json
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from .. import store
-from ..config import TrainConfig, to_dict
+from ..config import RUNTIME_FIELDS, TrainConfig, to_dict
 from ..data.phases import PhasePlan, phase_plan, plan_signature
 from ..data.samplers import PhaseBatches, make_source
 from ..errors import MemscopeError, escape
 from ..models.ensemble import EnsembleGPT, ensemble_step, make_ensemble_optimizer
-from ..runconfig import RunConfig, build_run_config, load_run_config, same_config
+from ..runconfig import PhaseConfig, RunConfig, build_run_config, load_run_config, same_config
 from ..progress import progress
 from ..runtime import configure_cpu, resolve_device
 from .callbacks import EvalContext, make_callbacks
@@ -86,9 +88,10 @@ def _holds_run(out_dir: Path) -> bool:
     return out_dir.is_dir() and any(p.name != store.LOCK for p in out_dir.iterdir())
 
 
-def _check_dir(rc: RunConfig, out_dir: Path, resume: bool) -> None:
+def _check_dir(rc: RunConfig, out_dir: Path, resume: bool) -> tuple[RunConfig, bool]:
     """Refuse, before anything is written or locked, a directory that cannot take this run: a file, a link
-    to nothing, files without a run's config.json, a damaged config.json or summary.json."""
+    to nothing, files without a run's config.json, a damaged config.json or summary.json. Returns the config
+    to train (see _resumed) and whether it continues a finished run."""
     if out_dir.is_symlink() and not out_dir.exists():
         raise MemscopeError(f"{escape(out_dir)} is a link to nothing: remove it or choose another --out")
     if out_dir.exists() and not out_dir.is_dir():
@@ -100,25 +103,64 @@ def _check_dir(rc: RunConfig, out_dir: Path, resume: bool) -> None:
         if not store.safe_path(out_dir, store.CONFIG).is_file():
             raise MemscopeError(f"{escape(out_dir)} holds files but no {store.CONFIG}: it is not a run, or a damaged "
                                 "one; choose another --out (or remove the directory)")
-        diffs = same_config(load_run_config(out_dir), rc)
+        old = load_run_config(out_dir)
+        diffs = [d for d in same_config(old.base(), rc) if d not in ("train.steps", "train.continue_lr")]
         if diffs:
             raise MemscopeError(f"{escape(out_dir)} holds a run with other settings ({', '.join(diffs[:5])}); "
                                 "choose another --out")
-        if store.safe_path(out_dir, store.SUMMARY).is_file():
-            store.read_summary(out_dir)
+        summary = store.read_summary(out_dir) if store.safe_path(out_dir, store.SUMMARY).is_file() else None
+        return _resumed(old, rc, out_dir, summary)
+    return rc, False
 
 
-def _prepare_dir(rc: RunConfig, out_dir: Path) -> dict | None:
+def _resumed(old: RunConfig, rc: RunConfig, out_dir: Path, summary: dict | None) -> tuple[RunConfig, bool]:
+    """The config that resumes the run in out_dir (`old`, as its config.json holds it) when asked with rc
+    (equal to the run as first configured but for steps, continue_lr and runtime fields): the run itself,
+    or, when rc asks a finished run for more steps, the run with a phase appended that continues it on its
+    last phase's tasks for the steps added, its learning rate held at the run's last one (continue_lr=
+    constant) or its schedule restarted with fresh AdamW moments (rewarm: a phase with restart)."""
+    plan, base = phase_plan(old), old.base()
+    total = plan[-1].end
+    runtime = {f: getattr(rc.train, f) for f in RUNTIME_FIELDS}
+    asked = rc.train.steps if rc.train.steps != base.train.steps else None  # steps the run is asked to have
+    if asked is None or asked == total:
+        return (replace(old, train=replace(old.train, **runtime)) if old.continued else rc), False
+    where = escape(out_dir)
+    if asked < total:
+        raise MemscopeError(f"{where}: the run already has {total} steps; steps={asked} does not continue it "
+                            "(give more steps, or choose another --out)")
+    if summary is None or summary["steps"] != total:
+        raise MemscopeError(f"{where}: the run has not finished its {total} steps; resume it as it is (plain "
+                            f"--resume) before continuing it to {asked}")
+    if summary.get("stopped_step") is not None:
+        raise MemscopeError(f"{where}: the run stopped early at step {summary['stopped_step']} (stop_patience); "
+                            "it cannot be continued")
+    how, last = rc.train.continue_lr, plan[-1]
+    phase = PhaseConfig(old.phase_list()[-1].tasks, f"continue{len(old.continued) + 1}", steps=asked - total,
+                        restart=how == "rewarm",
+                        constant_lr=_lr(plan, last, total - 1, old.train) if how == "constant" else None)
+    train = replace(old.train, continue_lr=how, **runtime)
+    return replace(old, train=train, continued=old.continued + (phase,)), True
+
+
+def _prepare_dir(rc: RunConfig, out_dir: Path, extends: bool = False) -> dict | None:
     """Under the run's lock: the summary of a run that is already complete; else the temporary files of a
     write that a kill interrupted are removed and a new run's config.json is written (a resumed run keeps
-    its own: _check_dir found it equal but for runtime settings)."""
+    its own: _check_dir found it equal but for runtime settings; a continued one gets its new phase, and
+    then loses the summary of its earlier steps)."""
+    stale = False
     if store.safe_path(out_dir, store.SUMMARY).is_file():
-        return store.read_summary(out_dir)
+        summary = store.read_summary(out_dir)
+        stale = bool(rc.continued) and summary["steps"] < phase_plan(rc)[-1].end
+        if not stale:
+            return summary
     for tmp in out_dir.glob(".*.tmp"):
         if tmp.is_symlink() or not tmp.is_dir():
             tmp.unlink()
-    if not store.safe_path(out_dir, store.CONFIG).is_file():
+    if extends or not store.safe_path(out_dir, store.CONFIG).is_file():
         store.write_json(out_dir / store.CONFIG, rc.to_dict())
+    if stale:  # after config.json: a kill in between leaves a continued run that a resume finishes
+        (out_dir / store.SUMMARY).unlink()
     return None
 
 
@@ -163,16 +205,22 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
                 ensemble_file: Path | None = None) -> list[dict]:
     """Train runs of one group_key at once, each into its own directory; returns their summaries.
 
-    A run that is already complete is not trained again. ensemble_file: where to also save the final
-    weights of all members stacked in one safetensors file (row k: run k; `store.load_row` reads one
-    row alone).
+    A run that is already complete is not trained again; with resume, a finished run given more steps is
+    continued as a new phase (_resumed). ensemble_file: where to also save the final weights of all members
+    stacked in one safetensors file (row k: run k; `store.load_row` reads one row alone).
     """
     if len({group_key(rc) for rc in rcs}) > 1:
         raise MemscopeError("runs trained together must share one model shape, training schedule and data plan")
-    out_dirs = [Path(o) for o in out_dirs]
-    for rc, out in zip(rcs, out_dirs):
+    given, out_dirs, extends = rcs, [Path(o) for o in out_dirs], []
+    rcs = []
+    for rc, out in zip(given, out_dirs):
         make_callbacks(rc)  # unknown callback names fail before anything is written
-        _check_dir(rc, out, resume)
+        resumed, more = _check_dir(rc, out, resume)
+        rcs.append(resumed)
+        extends.append(more)
+    if any(a is not b for a, b in zip(rcs, given)) and len({group_key(rc) for rc in rcs}) > 1:
+        raise MemscopeError("runs trained together must share one model shape, training schedule and data plan "
+                            "(continue a run on its own)")
     summaries: dict[int, dict] = {}
     members: list[_Member] = []
     new: dict[Path, bool] = {}  # run directories this call starts: were they created by it?
@@ -183,7 +231,7 @@ def train_group(rcs: list[RunConfig], out_dirs: list[Path], resume: bool = False
                     new[out] = not out.exists()
                     out.mkdir(parents=True, exist_ok=True)
                 locks.enter_context(store.run_lock(out))  # a refused trainer changes nothing
-                done = _prepare_dir(rc, out)
+                done = _prepare_dir(rc, out, extends[i])
                 if done is not None:
                     log.info("%s is already complete", out)
                     summaries[i] = done
@@ -214,6 +262,11 @@ def _check_exposure(m: _Member, k: int, batches: PhaseBatches) -> None:
 def _schedule_origin(plan: list[PhasePlan], step: int) -> int:
     """Step at which the learning-rate schedule last (re)started: 0, or the latest restarting phase's start."""
     return max([p.start for p in plan if p.restart and p.start <= step], default=0)
+
+
+def _lr(plan: list[PhasePlan], phase: PhasePlan, step: int, cfg: TrainConfig) -> float:
+    """The learning rate of a step of a phase: the phase's held rate, else the schedule from its origin."""
+    return phase.lr if phase.lr is not None else lr_at(step - _schedule_origin(plan, step), cfg)
 
 
 def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | None) -> list[dict]:
@@ -272,7 +325,7 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
                 frozen[k] = {n: v.clone() for n, v in model.run_tensors(k).items()}
 
     if start == 0:
-        record(0, [None] * len(members), lr_at(0, cfg), plan[0])
+        record(0, [None] * len(members), _lr(plan, plan[0], 0, cfg), plan[0])
     for k, m in enumerate(members):  # stopped early, then killed before its summary
         if start and any(cb.should_stop(m.history) for cb in m.callbacks):
             m.stopped_step = start if start < total else None
@@ -283,20 +336,18 @@ def _train_members(members: list[_Member], resume: bool, ensemble_file: Path | N
     forward = torch.compile(model) if cfg.compile else model
     bar = progress(total=total, initial=start, unit="step", desc="train", leave=False)
     phase: PhasePlan | None = None
-    origin = 0  # the step at which the learning-rate schedule last (re)started
     for step in range(start, total):
         if all(m.done for m in members):
             break
         if phase is None or step >= phase.end:  # the first step, or a new phase
             phase = next(p for p in plan if p.start <= step < p.end)
-            origin = _schedule_origin(plan, step)
             if phase.restart and step == phase.start:  # fresh AdamW moments (the schedule restarts too)
                 optimizer = make_ensemble_optimizer(model, cfg)
             batches = make_batches(rcs, device, phase, generators)
             for k, m in enumerate(members):
                 _check_exposure(m, k, batches)
                 batches.load_counts(k, m.exposure)
-        lr = lr_at(step - origin, cfg)
+        lr = _lr(plan, phase, step, cfg)
         x, y = batches.next(step - phase.start)
         loss_sum += ensemble_step(model, forward, optimizer, x, y, cfg, lr, batches.masked)
         for k, saved in frozen.items():
@@ -352,7 +403,8 @@ def _finish_member(m: _Member, model: EnsembleGPT, k: int, device: torch.device,
     summary.update(stopped_step=m.stopped_step, ensemble_size=model.k)
     if len(plan) > 1:
         summary["phases"] = [{"name": p.name, "start": p.start, "steps": p.steps, "sampler": p.sampler,
-                              "restart": p.restart} for p in plan]
+                              "restart": p.restart, **({} if p.lr is None else {"constant_lr": p.lr})}
+                             for p in plan]
     store.write_json(m.path(store.SUMMARY), summary)
     m.done = True
 
