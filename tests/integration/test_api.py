@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,14 @@ def _readme_python_example() -> str:
     return blocks[0]
 
 
-def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+def test_the_readme_python_example_runs_in_under_a_minute(tmp_path, monkeypatch, capsys):
+    """The README's promise: its one-minute example, as written, on this machine (the shell half is run by
+    tests/slow/test_readme_example.py)."""
     monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
     exec(compile(_readme_python_example(), "README.md", "exec"), {"__name__": "readme"})
+    elapsed = time.perf_counter() - start
+    assert elapsed < 60, f"the README's Python example took {elapsed:.1f} s"
     out = capsys.readouterr().out
     assert re.search(r"addition accuracy after 40 steps: [01]\.\d\d", out), out
     assert (tmp_path / "runs" / "api-demo" / "summary.json").is_file()
