@@ -200,6 +200,10 @@ def test_overfit_model_is_caught_and_extracted(overfit, cli, tmp_path):
     for name in ("loss", "reference", "zlib", "min_k"):
         assert s["membership"][name]["auc"] >= 0.95, (name, s["membership"][name])
     assert s["membership"]["loss"]["tpr_at_1pct_fpr"] >= 0.5
+    h = s["headline"]  # the strongest attack, its AUC's bootstrap interval, and what it means
+    assert h["auc"] == max(m["auc"] for m in s["membership"].values()) and h["auc_interval"][0] > 0.5
+    assert "members are distinguishable from non-members" in h["sentence"]
+    assert "Strongest attack:" in (tmp_path / "audit" / "report.html").read_text()
     ex = s["extraction"]
     assert ex["splits_used"] == {"8+8": 128}
     assert ex["members"]["exact_match_rate"] >= 0.9 and ex["nonmembers"]["exact_match_rate"] <= 0.05

@@ -173,3 +173,21 @@ def test_size_regime_tests_tokens_per_parameter_first_on_compressible_text(tmp_p
     assert p["regime"] == "chance" and "BPE" in p["prediction"]
     assert sizing.membership_regime(10.0, 50.0, 20.0)["regime"] == "memorize-all"
     assert "0.5" not in sizing.format_size(r).replace("F1 has chance 0.5", "")
+
+
+def test_auc_interval_and_headline_known_answers():
+    """Separated scores: AUC 1 and an interval at 1; identical scores: AUC 0.5 and an interval around it;
+    the headline picks the strongest attack and says whether the interval clears chance."""
+    sep = membership.auc_interval(np.arange(10, 20.0), np.arange(10.0), seed=0)
+    assert sep == (1.0, 1.0)
+    same = membership.auc_interval(np.zeros(30), np.zeros(30), seed=0)
+    assert same == (0.5, 0.5)
+    noisy = membership.auc_interval(np.random.default_rng(1).normal(0, 1, 40),
+                                    np.random.default_rng(2).normal(0, 1, 40), seed=0)
+    assert noisy[0] < 0.5 < noisy[1]
+    assert membership.auc_interval([1.0], [0.0, 1.0]) is None
+    metrics = {"loss": {"auc": 0.9, "tpr_at_1pct_fpr": 0.4}, "zlib": {"auc": 0.6, "tpr_at_1pct_fpr": 0.1}}
+    h = membership.headline(metrics, {"loss": (0.8, 0.97), "zlib": (0.45, 0.75)})
+    assert h["attack"] == "loss" and "distinguishable" in h["sentence"] and "not" not in h["sentence"]
+    h = membership.headline({"loss": {"auc": 0.55, "tpr_at_1pct_fpr": 0.0}}, {"loss": (0.4, 0.7)})
+    assert "not distinguishable" in h["sentence"]

@@ -260,6 +260,9 @@ def audit(target: Path, members: Path | list[str], nonmembers: Path | list[str],
         "rarity": _rarity(rarity, ref_nll, texts, mem_bits, is_member, x.reference is not None),
         "top_memorized": _top(samples),
     }
+    summary["headline"] = membership.headline(
+        attacks, {name: membership.auc_interval(v[is_member], v[~is_member], seed=settings.seed)
+                  for name, v in scores.items()})
     return AuditResult(summary, samples, {name: m["roc"] for name, m in attacks.items()})
 
 
@@ -376,7 +379,10 @@ def write_audit(result: AuditResult, out_dir: Path) -> dict:
 def format_audit(s: dict) -> str:
     """The plain-text summary the command prints without --json."""
     t, mem = s["target"], s["memorization"]
-    lines = [f"target    {t['path']} ({t['kind']}, {t['n_params']:,} parameters, context {t['block_size']})",
+    h = s.get("headline")
+    lines = ([f"headline  {h['attack']} attack: {h['sentence']}; TPR at FPR < 1% {h['tpr_at_1pct_fpr']:.3f}"]
+             if h else [])
+    lines += [f"target    {t['path']} ({t['kind']}, {t['n_params']:,} parameters, context {t['block_size']})",
              f"reference {s['conventions']['reference']}",
              f"samples   {s['n_members']} members, {s['n_nonmembers']} non-members; "
              f"{s['conventions']['n_longer_than_context']['target']} longer than the context (sliding window)",

@@ -76,7 +76,10 @@ def render_report(result) -> str:
     if s["exposure"]:
         sections.append(("Canary exposure", _exposure_table(s["exposure"])))
     sections.append(("Rarity and the top memorized samples", _rarity_html(s)))
-    return html_page(f"memscope audit of {s['target']['path']}", sections)
+    h = s.get("headline")
+    lead = (f"Strongest attack: {s['membership'][h['attack']]['attack']}, AUC {h['auc']:.3f}, TPR at FPR < 1% "
+            f"{h['tpr_at_1pct_fpr']:.3f}: {h['sentence']}." if h else "")
+    return html_page(f"memscope audit of {s['target']['path']}", sections, lead=lead)
 
 
 def _summary_html(s: dict) -> str:
