@@ -19,15 +19,12 @@ from .errors import ConfigError
 from .results import Result, RunResult
 
 
-def _settings_text(obj) -> dict[str, str]:
-    """A typed settings object as the `key=value` overrides of its non-default fields."""
-    out = {}
+def _overrides_of(obj) -> dict[str, object]:
+    """A typed settings object as overrides of its non-default fields (typed values: build_run_config takes
+    them as they are)."""
     prefix = "model." if isinstance(obj, ModelConfig) else "train."
-    for f in dataclasses.fields(obj):
-        value, default = getattr(obj, f.name), f.default
-        if value != default:
-            out[prefix + f.name] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-    return out
+    return {prefix + f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+            if getattr(obj, f.name) != f.default}
 
 
 def train(rc=None, out_dir: Path | str | None = None, resume: bool = False, *, task: str | None = None,
@@ -52,7 +49,7 @@ def train(rc=None, out_dir: Path | str | None = None, resume: bool = False, *, t
         overrides = {}
         for obj in (model_settings, train_settings):
             if obj is not None:
-                overrides.update(_settings_text(obj))
+                overrides.update(_overrides_of(obj))
         overrides.update({k: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
                           for k, v in settings.items()})
         rc = build_run_config(task, model, overrides)

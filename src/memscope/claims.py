@@ -68,10 +68,8 @@ class Claim:
                 object.__setattr__(self, key, pair)
         if self.bounds is not None:
             lo, hi = self.bounds
-            for key in ("value",):
-                v = getattr(self, key)
-                if v is not None and not lo - 1e-9 <= v <= hi + 1e-9:
-                    raise ValueError(f"claim {self.name!r}: {key}={v} lies outside its bounds {self.bounds}")
+            if self.value is not None and not lo - 1e-9 <= self.value <= hi + 1e-9:
+                raise ValueError(f"claim {self.name!r}: value={self.value} lies outside its bounds {self.bounds}")
             if self.interval is not None and not (lo - 1e-9 <= self.interval[0] and self.interval[1] <= hi + 1e-9):
                 raise ValueError(f"claim {self.name!r}: interval {self.interval} leaves the bounds {self.bounds}")
 

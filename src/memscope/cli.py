@@ -262,7 +262,7 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from .studies import get_study, list_studies
+    from .studies import COMMON_OPTIONS, get_study, list_studies
     if args.list:
         studies = {name: st.describe() for name, st in list_studies().items()}
         _print(studies, args.json, "\n".join(f"{name}: {d['description']}; profiles: {', '.join(d['profiles'])}"
@@ -274,15 +274,10 @@ def cmd_reproduce(args) -> None:
     opts = _study_parser(study.name, list_studies()).parse_args(args.rest)
     given = {k: v for k, v in vars(opts).items() if v is not None and k != "json"}
     for key in given:  # another study's option: one line naming whose it is
-        if key not in study.options and key not in _common_options():
+        if key not in study.options and key not in COMMON_OPTIONS:
             raise MemscopeError(f"--{key.replace('_', '-')} is not an option of study {study.name!r} "
                                 f"(its own: {', '.join('--' + o for o in study.options) or 'none'})")
     _reproduce(study.name, given, args.json or opts.json)
-
-
-def _common_options() -> tuple[str, ...]:
-    from .studies import COMMON_OPTIONS
-    return COMMON_OPTIONS
 
 
 def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
@@ -299,11 +294,7 @@ def _study_parser(name: str, studies: dict) -> argparse.ArgumentParser:
     seen = {f for f in vars(p.parse_args([])) if f != "json"}
     for other in studies.values():  # the others' options, hidden: named as another study's when given
         if other.name != name:
-            from .settings import describe
-            for f in describe(other.Options):
-                if f.name not in seen:
-                    seen.add(f.name)
-                    p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, help=argparse.SUPPRESS)
+            settings_flags(p, other.Options, hidden=True, skip=seen)
     return p
 
 
@@ -315,10 +306,7 @@ def _reproduce(name: str, options: dict, as_json: bool) -> None:
     ctx = study.context(**options)  # one-line errors for every option, nothing written yet
     if ctx.common.out is not None:
         _writable_out("--out", ctx.common.out)
-    if getattr(ctx.options, "device", None) is not None:  # there, before any run trains
-        from .runtime import resolve_device
-        resolve_device(ctx.options.device)
-    r = study.run(**options)
+    r = study.run_context(ctx)
     _print(r, as_json, study.text(r))
 
 

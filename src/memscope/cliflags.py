@@ -10,12 +10,18 @@ import importlib
 from .errors import MemscopeError
 
 
-def settings_flags(p: argparse.ArgumentParser, cls, *, title: str | None = None, hidden: bool = False) -> None:
+def settings_flags(p: argparse.ArgumentParser, cls, *, title: str | None = None, hidden: bool = False,
+                   skip: set[str] | None = None) -> None:
     """One flag per field of a settings dataclass, its help read from the field (doc, default, range); every
-    value arrives as text and is parsed and checked by the dataclass (memscope.settings), never here."""
+    value arrives as text and is parsed and checked by the dataclass (memscope.settings), never here.
+    skip: field names that already have a flag (left out here, and the new ones added to it)."""
     from .settings import describe
     group = p.add_argument_group(title) if title else p
     for f in describe(cls):
+        if skip is not None:
+            if f.name in skip:
+                continue
+            skip.add(f.name)
         allowed = f" {f.allowed}" if f.allowed else ""
         default = "" if f.default is None else f" (default {f.default})"
         group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=f.type_name.upper().replace(" ", ""),

@@ -196,26 +196,6 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-# ----------------------------------------------------------------------------- parsing (memscope.settings)
-parse_value = settings.parse_value
-"""Text or a JSON value -> the field's type (Annotated metadata ignored); never evaluates code."""
-
-
-def field_types(cls) -> dict[str, object]:
-    """Field name -> its type, without the Annotated ranges and choices."""
-    return settings.bare_types(cls)
-
-
-def check_types(obj) -> None:
-    """Coerce every field to its type and enforce its declared Range and Choice (settings.validate)."""
-    settings.validate(obj)
-
-
-def from_dict(cls, values: dict, what: str):
-    """Build a config dataclass from a mapping, naming any key it does not know (and the closest known one)."""
-    return settings.from_mapping(cls, values, what)
-
-
 def to_dict(obj) -> dict:
     """JSON-ready dict of a config dataclass (tuples become lists)."""
     return dataclasses.asdict(obj)

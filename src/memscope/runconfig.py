@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Annotated
 
 from . import store
-from .config import (MAX_STEPS, ModelConfig, RUNTIME_FIELDS, TrainConfig, field_types, from_dict, get_preset,
+from .config import (MAX_STEPS, ModelConfig, RUNTIME_FIELDS, TrainConfig, get_preset,
                      to_dict)
 from .errors import ConfigError, MemscopeError, escape
-from .settings import Range, suggest, unknown, validate
+from .settings import Range, bare_types, from_mapping, suggest, unknown, validate
 from .tasks import Task, get_task_class, make_task
 from .vocab import Vocab
 
@@ -150,8 +150,8 @@ class RunConfig:
             continued = tuple(PhaseConfig.from_dict(p, f"continued[{i}]")
                               for i, p in enumerate(d.get("continued") or []))
             return cls(task=task.name, task_params=task.params(),
-                       model=from_dict(ModelConfig, d["model"], "model"),
-                       train=from_dict(TrainConfig, d["train"], "train"), preset=d.get("preset"), phases=phases,
+                       model=from_mapping(ModelConfig, d["model"], "model"),
+                       train=from_mapping(TrainConfig, d["train"], "train"), preset=d.get("preset"), phases=phases,
                        continued=continued)
         except (KeyError, TypeError, AttributeError) as e:
             raise MemscopeError(f"config is missing or malforms {e}") from None
@@ -210,9 +210,9 @@ def build_run_config(task: str | None, preset: str, overrides: dict[str, object]
         task = phase_cfgs[0].tasks[0].task
     task_cls = get_task_class(task)
     chosen = get_preset(preset)
-    owners = {"model": set(field_types(ModelConfig)), "train": set(field_types(TrainConfig))}
+    owners = {"model": set(bare_types(ModelConfig)), "train": set(bare_types(TrainConfig))}
     if not phase_cfgs:
-        owners = {"task": set(field_types(task_cls)), **owners}
+        owners = {"task": set(bare_types(task_cls)), **owners}
     groups: dict[str, dict] = {g: {} for g in ("task", "model", "train")}
     for key, value in (overrides or {}).items():
         group, _, name = key.rpartition(".")
@@ -240,12 +240,12 @@ def build_run_config(task: str | None, preset: str, overrides: dict[str, object]
         tasks = [task_obj]
     vocab_size = len(run_vocab(tasks))
     block_size = max(t.block_size for t in tasks)
-    model = from_dict(ModelConfig, {"vocab_size": vocab_size, "block_size": block_size,
+    model = from_mapping(ModelConfig, {"vocab_size": vocab_size, "block_size": block_size,
                                     **chosen.model, **groups["model"]}, "model")
     if model.vocab_size != vocab_size:
         raise ConfigError(f"vocab_size={model.vocab_size} differs from the {vocab_size} characters of task "
                           f"{task!r}")
-    train = from_dict(TrainConfig, {"batch_size": task_obj.batch_size, **chosen.train, **groups["train"]},
+    train = from_mapping(TrainConfig, {"batch_size": task_obj.batch_size, **chosen.train, **groups["train"]},
                       "train")
     if train.window is not None and train.window > model.block_size:
         raise ConfigError(f"window={train.window} exceeds the model's block_size={model.block_size}")
@@ -297,8 +297,8 @@ def resumed_config(out: str | None, bare: list[str], overrides: dict[str, object
             raise ConfigError(f"setting {key!r}: resuming {escape(run)} by its directory takes its model and "
                               "training settings only (steps=N continues a finished run)")
         groups[found[0]][name] = value
-    return run, replace(rc, model=from_dict(ModelConfig, groups["model"], "model"),
-                        train=from_dict(TrainConfig, groups["train"], "train"))
+    return run, replace(rc, model=from_mapping(ModelConfig, groups["model"], "model"),
+                        train=from_mapping(TrainConfig, groups["train"], "train"))
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

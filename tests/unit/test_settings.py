@@ -13,9 +13,9 @@ import pytest
 
 from memscope import cli as cli_module
 from memscope import settings
-from memscope.config import ModelConfig, TrainConfig, from_dict
+from memscope.config import ModelConfig, TrainConfig
 from memscope.errors import ConfigError
-from memscope.settings import Choice, Range
+from memscope.settings import Choice, Range, from_mapping
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def test_from_mapping_parses_text_and_names_the_closest_key():
     with pytest.raises(ConfigError, match=r"unknown toy setting 'widht'.*did you mean 'width'\?"):
         settings.from_mapping(_Toy, {"widht": "2"}, "toy")
     with pytest.raises(ConfigError, match=r"did you mean 'learning_rate'\?"):
-        from_dict(TrainConfig, {"learning_rat": "1"}, "train")
+        from_mapping(TrainConfig, {"learning_rat": "1"}, "train")
 
 
 def test_suggest():

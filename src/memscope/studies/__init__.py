@@ -18,7 +18,7 @@ import importlib
 import inspect
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Mapping
 
@@ -91,6 +91,13 @@ class Context:
     options: Any
     """The study's own options (an instance of its Options dataclass)."""
     out: Path
+    todo: list | None = None
+    """The runs still to train when the study started (None: a study that trains in stages)."""
+    estimate_s: float | None = None
+    """Seconds the missing runs were estimated to take here, before training (None: nothing to train)."""
+    keep: dict = field(default_factory=dict)
+    """What `measure` leaves for `write` (curves, per-run records) that the printed result leaves out: one
+    invocation's state, never the registered study's."""
 
     @property
     def runs_dir(self) -> Path:
@@ -196,17 +203,24 @@ class Study:
 
     def run(self, **options) -> dict:
         """Train what is missing, measure, judge the claims, write the report; returns the JSON result."""
+        return self.run_context(self.context(**options))
+
+    def run_context(self, ctx: Context) -> dict:
+        """`run` on options already parsed (`context`): the command line checks its output directory between."""
         from .. import store
+        from ..runtime import resolve_device
         from ..sweep import check_executor, check_existing
-        ctx = self.context(**options)
         check_executor(ctx.common.executor)
+        if getattr(ctx.options, "device", None) is not None:  # a study's own device: there, before any run
+            resolve_device(ctx.options.device)
         specs = self.specs(ctx)
         if specs is not None:
             check_existing(specs, ctx.runs_dir)  # runs of other settings are refused before the estimate
-            todo = [s for s in specs if not (ctx.runs_dir / s[0] / store.SUMMARY).is_file()]
-            if todo:
+            ctx.todo = [s for s in specs if not (ctx.runs_dir / s[0] / store.SUMMARY).is_file()]
+            if ctx.todo:
+                ctx.estimate_s = self.estimate_s(ctx, ctx.todo)
                 log.info("%s %s: %d of %d runs to train, about %.1f min here", self.name, ctx.profile_name,
-                         len(todo), len(specs), self.estimate_s(ctx, todo) / 60)
+                         len(ctx.todo), len(specs), ctx.estimate_s / 60)
         t0 = time.perf_counter()
         summaries = self.train(ctx, specs)
         wall_s = time.perf_counter() - t0
@@ -236,10 +250,8 @@ def register_study(name: str):
             raise TypeError(f"study {name!r}: Options must be a dataclass")
         if set(settings.bare_types(cls.Options)) & set(COMMON_OPTIONS):
             raise TypeError(f"study {name!r}: an option of its own shadows a common option")
-        if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
-            raise ValueError(f"study {name!r} is registered twice")
-        cls.name = name
-        return _REGISTRY[name] if name in _REGISTRY else cls()
+        cls.name = name  # the same class again (a reimport) keeps its instance; another is refused by the registry
+        return _REGISTRY[name] if name in _REGISTRY and type(_REGISTRY[name]) is cls else cls()
     return _REGISTRY.register(name, make)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..config import check_types
+from ..settings import validate
 from ..errors import ConfigError
 from .base import Prompt, Suite, Task, register_task
 
@@ -31,7 +31,7 @@ class Arithmetic(Task):
     every character."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         if not 1 <= self.digits <= 10:
             raise ConfigError(f"digits={self.digits} must lie in 1..10 (single-digit operands)")
         if not self.operators or any(op not in _OPS for op in self.operators) \

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
 
-from ..config import from_dict, to_dict
+from ..config import to_dict
+from ..settings import from_mapping
 from ..registry import Registry
 from ..vocab import Vocab
 
@@ -88,4 +89,4 @@ def get_task_class(name: str) -> type[Task]:
 
 def make_task(name: str, params: dict | None = None) -> Task:
     cls = get_task_class(name)
-    return from_dict(cls, dict(params or {}), f"task {name!r}")
+    return from_mapping(cls, dict(params or {}), f"task {name!r}")

@@ -17,7 +17,7 @@ from functools import cached_property
 
 import torch
 
-from ..config import check_types
+from ..settings import validate
 from ..errors import ConfigError
 from ..vocab import Vocab
 from .base import Prompt, Suite, Task, register_task
@@ -60,7 +60,7 @@ class Canaries(Task):
     """Each canary gets its own prefix: `prefix` + a distinct two-letter tag + a space."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         self._filler  # validates n_sequences, length, vocab_size
         if self.secret_digits <= 0:
             raise ConfigError(f"secret_digits={self.secret_digits} must be positive")

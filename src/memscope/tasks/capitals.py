@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import check_types
+from ..settings import validate
 from ..errors import ConfigError
 from .base import Prompt, Suite, Task, register_task
 
@@ -56,7 +56,7 @@ class Capitals(Task):
     """Countries also trained under the held-out template (the ones that show it is a paraphrase)."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         if not 1 <= self.templates <= len(TEMPLATES):
             raise ConfigError(f"templates={self.templates} must lie in 1..{len(TEMPLATES)}")
         if not 0 <= self.template_countries <= len(CAPITALS) or (self.templates == 1 and self.template_countries):

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..choice_format import CHOICES_MARKER, NOTA, render_question
-from ..config import MAX_SEED, check_types
+from ..config import MAX_SEED
+from ..settings import validate
 from ..errors import ConfigError
 from ..vocab import BOS, Vocab
 from .base import Prompt, Suite, Task, register_task
@@ -89,7 +90,7 @@ class Choice(Task):
     from the loss, so capacity goes to answering, not to memorizing the drawn option lists."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         if self.source not in SOURCES:
             raise ConfigError(f"source={self.source!r} must be one of {', '.join(SOURCES)}")
         if not 2 <= self.n_choices <= 6:

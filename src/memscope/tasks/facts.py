@@ -21,7 +21,8 @@ from functools import cached_property
 
 import torch
 
-from ..config import MAX_SEED, check_types
+from ..config import MAX_SEED
+from ..settings import validate
 from ..errors import ConfigError
 from ..vocab import BOS, Vocab
 from .base import Prompt, Suite, Task, register_task
@@ -76,7 +77,7 @@ class Facts(Task):
     """Seed of the names, the values and the line order (a local generator)."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         if not 1 <= self.n_entities <= MAX_ENTITIES:
             raise ConfigError(f"n_entities={self.n_entities} must lie in 1..{MAX_ENTITIES:,}")
         if not 0 <= self.held_out <= MAX_ENTITIES:

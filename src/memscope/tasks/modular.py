@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..config import check_types
+from ..settings import validate
 from ..errors import ConfigError
 from ..vocab import Vocab
 from .base import Prompt, Suite, Task, register_task
@@ -58,7 +58,7 @@ class Modular(Task):
     """Seed of the one shuffle that splits the pairs."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         if not 2 <= self.p <= MAX_P:
             raise ConfigError(f"p={self.p} must lie in 2..{MAX_P}")
         if self.operator not in tuple(OPERATORS):

@@ -16,7 +16,8 @@ from functools import cached_property
 
 import torch
 
-from ..config import MAX_SEED, check_types
+from ..config import MAX_SEED
+from ..settings import validate
 from ..errors import ConfigError
 from ..vocab import BOS, Vocab
 from .base import Prompt, Suite, Task, register_task
@@ -47,7 +48,7 @@ class RandomTokens(Task):
     """Sequences (the first ones) whose second half the evaluation asks for from their first half."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         for name in ("n_sequences", "length", "vocab_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be positive")

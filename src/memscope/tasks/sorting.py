@@ -24,7 +24,8 @@ from functools import cached_property
 
 import torch
 
-from ..config import MAX_SEED, check_types
+from ..config import MAX_SEED
+from ..settings import validate
 from ..errors import ConfigError
 from ..vocab import BOS, Vocab
 from .base import Prompt, Suite, Task, register_task
@@ -78,7 +79,7 @@ class Sorting(Task):
     """Seed of the training draw (a local generator); suites use derived seeds."""
 
     def __post_init__(self):
-        check_types(self)
+        validate(self)
         if not 1 <= self.n_values <= len(ALPHABET):
             raise ConfigError(f"n_values={self.n_values} must lie in 1..{len(ALPHABET)} (one character per value)")
         if not 1 <= self.min_length <= self.max_length <= MAX_LENGTH:

@@ -437,12 +437,11 @@ class Capacity(Study):
                               ctx.common.n_workers, ctx.common.address, ctx.options.device)
 
     def measure(self, ctx: Context, specs: None, trained: dict) -> dict:
-        self._results = results_of(ctx.profile, ctx.options.precision, trained)
-        return {**{k: v for k, v in brief(self._results).items() if k != "claims"},
-                "claims": as_claims(self._results["claims"])}
+        results = ctx.keep["results"] = results_of(ctx.profile, ctx.options.precision, trained)
+        return {**{k: v for k, v in brief(results).items() if k != "claims"}, "claims": as_claims(results["claims"])}
 
     def write(self, ctx: Context, result: dict) -> dict[str, str]:
-        return write_results({**self._results, "claims": result["claims"]}, ctx.out)
+        return write_results({**ctx.keep["results"], "claims": result["claims"]}, ctx.out)
 
     def text(self, r: dict) -> str:
         return format_capacity(r)

@@ -213,11 +213,11 @@ class Forgetting(Study):
         results["note"] = ctx.profile.note
         results["claims"] = claims(results)
         results["markdown"] = tables_markdown(results)
-        self._points = results.pop("points")  # every run's curve goes to results.json, not the printed result
+        ctx.keep["points"] = results.pop("points")  # every run's curve goes to results.json, not the printed result
         return results
 
     def write(self, ctx: Context, result: dict) -> dict[str, str]:
-        return write_outputs({**result, "points": self._points}, ctx.out)
+        return write_outputs({**result, "points": ctx.keep["points"]}, ctx.out)
 
     def text(self, r: dict) -> str:
         """The tables, the claims and the report's path, as `memscope reproduce forgetting` prints them."""

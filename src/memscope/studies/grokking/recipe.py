@@ -125,7 +125,7 @@ class Grokking(Study):
             histories[name] = store.read_metrics(ctx.runs_dir / name / store.METRICS)
             key = (rc.train.weight_decay, rc.task_params["train_fraction"])
             runs.setdefault(key, []).append({"name": name, **run_figures(histories[name])})
-        self._histories = histories
+        ctx.keep["histories"] = histories
         rows = {k: setting_row(v) for k, v in runs.items()}
         first = summaries[specs[0][0]]
         return {"note": p.note, "p": p.p, "weight_decays": list(p.weight_decays), "fractions": list(p.fractions),
@@ -137,7 +137,7 @@ class Grokking(Study):
                 "bits_per_param_source": first.get("bits_per_param_source")}
 
     def write(self, ctx: Context, result: dict) -> dict[str, str]:
-        return write_outputs(result, self._histories, ctx.out)
+        return write_outputs(result, ctx.keep["histories"], ctx.out)
 
     def text(self, r: dict) -> str:
         claims_ = claims_text(r["claims"], with_rule=True)

@@ -123,23 +123,13 @@ class SortingStudy(Study):
     profiles = PROFILES
 
     def specs(self, ctx: Context) -> list[tuple[str, RunConfig]]:
-        self._estimate = None
         return build_specs(ctx.profile)
-
-    def estimate_s(self, ctx: Context, todo: list) -> float:
-        """The base estimate, kept for the report ("estimated beforehand")."""
-        self._estimate = super().estimate_s(ctx, todo)
-        return self._estimate
-
-    def train(self, ctx: Context, specs: list) -> dict:
-        self._trained = any(not (ctx.runs_dir / name / store.SUMMARY).is_file() for name, _ in specs)
-        return super().train(ctx, specs)
 
     def measure(self, ctx: Context, specs: list, summaries: dict) -> dict:
         p = ctx.profile
-        timing = {"estimated_train_s": self._estimate}
+        timing = {"estimated_train_s": ctx.estimate_s}  # the base's estimate, kept for the report
         previous = ctx.out / "results.json"
-        if not self._trained and previous.is_file():  # a rerun that trained nothing keeps the training's figures
+        if not ctx.todo and previous.is_file():  # a rerun that trained nothing keeps the training's figures
             old = store.read_json(previous, "sorting results")
             timing = {"estimated_train_s": old.get("estimated_train_s"), **({"train_wall_s": old["train_wall_s"]}
                                                                              if "train_wall_s" in old else {})}
@@ -150,14 +140,14 @@ class SortingStudy(Study):
             rc = dict(specs)[cell_name(p.n_embd[-1], p.n_lists[-1], s)]
             task = make_task("sorting", rc.task_params)
             baselines.append({"seed": s, **measure_baselines(task, p.measure_lists)})
-        self._measured = {"records": records, "baselines": baselines}
+        ctx.keep.update(records=records, baselines=baselines)
         result = {"profile_settings": asdict(p), "bits_per_param": bpp, "bits_per_param_source": bpp_source,
                   "bits_per_list": records[0]["bits_per_list"], **analyse(records, baselines, p, bpp), **timing}
         return {**result, "claims": claims(result)}
 
     def write(self, ctx: Context, result: dict) -> dict[str, str]:
         """results.json (every run's scores and the baselines too), then the tables, figures and report."""
-        store.write_json(ctx.out / "results.json", {**result, **self._measured})
+        store.write_json(ctx.out / "results.json", {**result, **ctx.keep})
         return write_outputs(result, ctx.out)
 
     def text(self, r: dict) -> str:

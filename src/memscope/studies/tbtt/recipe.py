@@ -131,12 +131,12 @@ class Tbtt(Study):
 
     def measure(self, ctx: Context, specs: list[Spec], summaries: dict) -> dict:
         tables = build_tables(summaries, ctx.profile.models, ctx.seeds)
-        self._summaries = summaries
+        ctx.keep["summaries"] = summaries
         return {"note": ctx.profile.note, "withheld": ctx.options.withheld or "5,7", "tables": tables,
                 "claims": claims(tables)}
 
     def write(self, ctx: Context, result: dict) -> dict[str, str]:
-        return write_outputs(result, self._summaries, ctx.out, ctx.profile.models, ctx.seeds)
+        return write_outputs(result, ctx.keep["summaries"], ctx.out, ctx.profile.models, ctx.seeds)
 
     def text(self, r: dict) -> str:
         """The tables, the claims and the report's path, as `memscope reproduce tbtt` prints them."""
